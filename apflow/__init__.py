@@ -1,0 +1,1 @@
+"""apflow: a scheduler service where every slot fires exactly once and on time."""

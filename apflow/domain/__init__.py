@@ -1,0 +1,1 @@
+"""Domain model: frozen dataclasses, enums and the error root."""
