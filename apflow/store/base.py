@@ -131,13 +131,15 @@ class Store(Protocol):
 
     # runs --------------------------------------------------------------------------------
     async def claim_runs(self, now: datetime, node: str, *, limit: int,
-                         lease_seconds: float) -> list[Run]:
+                         lease_seconds: float, user_id: str | None = None) -> list[Run]:
         """Move up to `limit` queued runs with not_before <= now to running, owned by `node`,
         oldest not_before first, never letting a task's running count pass its max_concurrent,
-        even with several nodes claiming at once (PostgreSQL: SKIP LOCKED)."""
+        even with several nodes claiming at once (PostgreSQL: SKIP LOCKED).
+        `user_id` (scheduler.user_id): only runs whose user_id is that user."""
 
-    async def next_queued_at(self) -> datetime | None:
-        """Earliest not_before among queued runs (the dispatcher's wake-up time)."""
+    async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:
+        """Earliest not_before among queued runs (the dispatcher's wake-up time); `user_id`
+        as in claim_runs."""
 
     async def finish_runs(self, outcomes: Sequence[FinishedRun]) -> list[Run]:
         """Record outcomes of running runs; a run no longer running is left as it is and
@@ -205,4 +207,5 @@ class Store(Protocol):
         """Tell every node's scheduler that schedules changed (PostgreSQL NOTIFY)."""
 
     async def listen_changes(self, callback: Callable[[], Awaitable[None] | None]) -> None:
-        """Call `callback` whenever another node calls notify_change (no-op on SQLite)."""
+        """Call `callback` whenever a node calls notify_change (SQLite: a store on the same
+        file in this process)."""

@@ -1,0 +1,393 @@
+-- Named queries of the PostgreSQL store, loaded once by apflow/store/queries.py.
+-- Each query has the same name and the same positional parameters ($1, $2, ...) as its
+-- SQLite twin, so the store logic is written once. A NULL filter parameter matches any row.
+-- Lists of ids are text[] here (json text in SQLite); bulk rows are one array per column.
+
+-- name: create_migrations_table
+-- The ledger of applied migrations (schema.sql declares the same table).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL
+);
+
+-- name: lock_migrations
+-- Serialise migrations across nodes that start at once (released at commit).
+SELECT pg_advisory_xact_lock(1095780937, 0);
+
+-- name: applied_migrations
+-- Versions already applied.
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- name: record_migration
+-- Remember one applied migration.
+INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3);
+
+-- name: describe_columns
+-- Every column of the current schema (for the migration test).
+SELECT table_name, column_name, data_type, is_nullable, column_default
+FROM information_schema.columns
+WHERE table_schema = current_schema()
+ORDER BY table_name, column_name;
+
+-- name: describe_indexes
+-- Every index of the current schema, as CREATE INDEX text.
+SELECT tablename AS table_name, indexname AS name, indexdef AS definition
+FROM pg_indexes
+WHERE schemaname = current_schema()
+ORDER BY tablename, indexname;
+
+-- name: describe_constraints
+-- Every constraint (keys, foreign keys, checks) of the current schema.
+SELECT cls.relname AS table_name, con.conname AS name, pg_get_constraintdef(con.oid) AS definition
+FROM pg_constraint AS con
+JOIN pg_class AS cls ON cls.oid = con.conrelid
+JOIN pg_namespace AS ns ON ns.oid = cls.relnamespace
+WHERE ns.nspname = current_schema()
+ORDER BY cls.relname, con.conname;
+
+-- name: ping
+-- Is the connection alive?
+SELECT 1;
+
+-- name: notify_change
+-- Wake every node's scheduler.
+SELECT pg_notify('apflow_changes', '');
+
+-- name: insert_task
+-- One new task; parameters in the order of the Task dataclass fields.
+INSERT INTO tasks (
+    id, name, created_at, updated_at, description, user_id, parent_id, dependencies, status,
+    executor, inputs, result, error, progress, schedule_type, schedule_expression, timezone,
+    schedule_enabled, schedule_start_at, schedule_end_at, schedule_anchor_at, max_runs,
+    run_count, last_run_at, next_run_at, catch_up, max_catch_up_runs, jitter_seconds,
+    timeout_seconds, graceful_stop_seconds, retry_limit, retry_delay_seconds, retry_backoff,
+    max_concurrent, on_overlap, queue_max, api_trigger, env, webhook_secret,
+    exclusion_calendar, notify_on_failure, notify_on_success, source, keep_runs,
+    keep_for_seconds
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+    $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36,
+    $37, $38, $39, $40, $41, $42, $43, $44, $45
+)
+RETURNING *;
+
+-- name: update_task
+-- Replace every column of a task ($1 = id), if $46 is NULL or equals its updated_at.
+UPDATE tasks SET
+    name = $2, created_at = $3, updated_at = $4, description = $5, user_id = $6,
+    parent_id = $7, dependencies = $8, status = $9, executor = $10, inputs = $11,
+    result = $12, error = $13, progress = $14, schedule_type = $15,
+    schedule_expression = $16, timezone = $17, schedule_enabled = $18,
+    schedule_start_at = $19, schedule_end_at = $20, schedule_anchor_at = $21,
+    max_runs = $22, run_count = $23, last_run_at = $24, next_run_at = $25, catch_up = $26,
+    max_catch_up_runs = $27, jitter_seconds = $28, timeout_seconds = $29,
+    graceful_stop_seconds = $30, retry_limit = $31, retry_delay_seconds = $32,
+    retry_backoff = $33, max_concurrent = $34, on_overlap = $35, queue_max = $36,
+    api_trigger = $37, env = $38, webhook_secret = $39, exclusion_calendar = $40,
+    notify_on_failure = $41, notify_on_success = $42, source = $43, keep_runs = $44,
+    keep_for_seconds = $45
+WHERE id = $1 AND ($46::timestamptz IS NULL OR updated_at = $46)
+RETURNING *;
+
+-- name: get_task
+-- One task by id.
+SELECT * FROM tasks WHERE id = $1;
+
+-- name: get_tasks
+-- The tasks among a list of ids.
+SELECT * FROM tasks WHERE id = ANY($1::text[]);
+
+-- name: delete_future_occurrences
+-- Ledger rows of the listed tasks for slots at or after their next_run_at (not yet fired).
+DELETE FROM occurrences
+WHERE task_id = ANY($1::text[])
+  AND scheduled_for >= (SELECT next_run_at FROM tasks WHERE tasks.id = occurrences.task_id);
+
+-- name: delete_tasks
+-- Delete the listed tasks.
+DELETE FROM tasks WHERE id = ANY($1::text[]);
+
+-- name: list_tasks
+-- Tasks matching a TaskFilter, oldest first.
+SELECT * FROM tasks
+WHERE ($1::text IS NULL OR user_id = $1)
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR schedule_type = $3)
+  AND ($4::boolean IS NULL OR schedule_enabled = $4)
+  AND (NOT $5::boolean OR schedule_type IS NOT NULL)
+  AND ($6::text IS NULL OR parent_id = $6)
+  AND (NOT $7::boolean OR parent_id IS NULL)
+  AND ($8::text IS NULL OR name = $8)
+  AND ($9::text IS NULL OR source = $9)
+ORDER BY created_at, id
+LIMIT $10 OFFSET $11;
+
+-- name: count_tasks
+-- How many tasks match a TaskFilter (same parameters as list_tasks).
+SELECT count(*) FROM tasks
+WHERE ($1::text IS NULL OR user_id = $1)
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR schedule_type = $3)
+  AND ($4::boolean IS NULL OR schedule_enabled = $4)
+  AND (NOT $5::boolean OR schedule_type IS NOT NULL)
+  AND ($6::text IS NULL OR parent_id = $6)
+  AND (NOT $7::boolean OR parent_id IS NULL)
+  AND ($8::text IS NULL OR name = $8)
+  AND ($9::text IS NULL OR source = $9);
+
+-- name: set_task_outcome
+-- The engine's write: status, result, error, progress (kept when $6 is NULL), updated_at.
+UPDATE tasks SET status = $3, result = $4, error = $5, progress = coalesce($6, progress),
+                 updated_at = $2
+WHERE id = $1;
+
+-- name: reset_tasks
+-- Back to pending with result, error and progress cleared.
+UPDATE tasks SET status = 'pending', result = NULL, error = NULL, progress = 0, updated_at = $2
+WHERE id = ANY($1::text[]);
+
+-- name: subtree
+-- A task and its descendants, parent before child (depth bounded against cycles).
+WITH RECURSIVE tree (id, depth) AS (
+    SELECT id, 0 FROM tasks WHERE id = $1
+    UNION ALL
+    SELECT child.id, tree.depth + 1
+    FROM tasks AS child JOIN tree ON child.parent_id = tree.id
+    WHERE tree.depth < 1000
+)
+SELECT tasks.* FROM tasks
+JOIN (SELECT id, min(depth) AS depth FROM tree GROUP BY id) AS levels ON levels.id = tasks.id
+ORDER BY levels.depth, tasks.created_at, tasks.id;
+
+-- name: due_tasks
+-- Enabled schedules due at $1, earliest first (read-only).
+SELECT * FROM tasks
+WHERE schedule_enabled AND next_run_at <= $1 AND ($3::text IS NULL OR user_id = $3)
+ORDER BY next_run_at, id
+LIMIT $2;
+
+-- name: next_due_at
+-- The earliest next_run_at among enabled schedules.
+SELECT min(next_run_at) FROM tasks WHERE schedule_enabled;
+
+-- name: lock_due_tasks
+-- Due schedules, earliest first, locked; rows another node holds are skipped.
+SELECT * FROM tasks
+WHERE schedule_enabled AND next_run_at <= $1
+ORDER BY next_run_at, id
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: lock_task
+-- One task, locked (waits for another holder).
+SELECT * FROM tasks WHERE id = $1 FOR UPDATE;
+
+-- name: task_loads
+-- Queued and running counts of the listed tasks (tasks without live runs are absent).
+SELECT task_id,
+       count(*) FILTER (WHERE state = 'queued') AS queued,
+       count(*) FILTER (WHERE state = 'running') AS running
+FROM runs
+WHERE task_id = ANY($1::text[]) AND state IN ('queued', 'running')
+GROUP BY task_id;
+
+-- name: insert_occurrences
+-- Ledger rows, one array per column; returns the keys of the rows that were new.
+INSERT INTO occurrences (task_id, scheduled_for, outcome, recorded_at, run_id, detail,
+                         requested_by)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::timestamptz[],
+                     $5::text[], $6::text[], $7::text[])
+ON CONFLICT (task_id, scheduled_for) DO NOTHING
+RETURNING task_id, scheduled_for;
+
+-- name: insert_runs
+-- Runs as given, one array per column in the order of the Run dataclass fields.
+INSERT INTO runs (
+    id, task_id, trigger, state, queued_at, not_before, attempt, scheduled_for, started_at,
+    finished_at, end_reason, exit_code, error, node, triggered_by, user_id, variables,
+    result, parent_run_id, retry_of, lease_expires_at, cancel_requested
+)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+              $6::timestamptz[], $7::integer[], $8::timestamptz[], $9::timestamptz[],
+              $10::timestamptz[], $11::text[], $12::integer[], $13::text[], $14::text[],
+              $15::text[], $16::text[], $17::jsonb[], $18::jsonb[], $19::text[],
+              $20::text[], $21::timestamptz[], $22::text[]);
+
+-- name: advance_task
+-- A task's scheduling state after its due slots were handled.
+UPDATE tasks SET next_run_at = $2, schedule_enabled = $3, run_count = $4, last_run_at = $5,
+                 updated_at = $6
+WHERE id = $1;
+
+-- name: request_termination
+-- Ask the running runs of the listed tasks to stop (on_overlap=terminate).
+UPDATE runs SET cancel_requested = 'terminated'
+WHERE task_id = ANY($1::text[]) AND state = 'running' AND cancel_requested IS NULL;
+
+-- name: lock_claimable_tasks
+-- Up to $3 tasks with queued runs due at $1 and a free slot, earliest run first; each is
+-- locked for this transaction with a try-lock, so concurrent claimers split the tasks.
+SELECT task_id FROM (
+    SELECT due.task_id
+    FROM (
+        SELECT task_id, min(not_before) AS first_at
+        FROM runs
+        WHERE state = 'queued' AND not_before <= $1 AND ($2::text IS NULL OR user_id = $2)
+        GROUP BY task_id
+    ) AS due
+    LEFT JOIN tasks ON tasks.id = due.task_id
+    WHERE (SELECT count(*) FROM runs AS live
+           WHERE live.task_id = due.task_id AND live.state = 'running')
+          < coalesce(tasks.max_concurrent, 1)
+    ORDER BY due.first_at, due.task_id
+    LIMIT $3
+) AS candidates
+WHERE pg_try_advisory_xact_lock(1095780936, hashtext(task_id));
+
+-- name: claim_runs
+-- Start up to $3 queued runs of the locked tasks $6, oldest first, within each task's free
+-- slots counted now (a deleted task has one slot).
+WITH slots AS (
+    SELECT locked.task_id,
+           least($3, coalesce(tasks.max_concurrent, 1)
+                     - (SELECT count(*) FROM runs AS live
+                        WHERE live.task_id = locked.task_id AND live.state = 'running')) AS free
+    FROM unnest($6::text[]) AS locked (task_id)
+    LEFT JOIN tasks ON tasks.id = locked.task_id
+), picks AS (
+    -- Each task's oldest runs, no more than its free slots: an index range scan per task.
+    SELECT pick.id, pick.not_before, pick.queued_at
+    FROM slots
+    CROSS JOIN LATERAL (
+        SELECT id, not_before, queued_at
+        FROM runs
+        WHERE runs.task_id = slots.task_id AND state = 'queued' AND not_before <= $1
+          AND ($2::text IS NULL OR user_id = $2)
+        ORDER BY not_before, queued_at, id
+        LIMIT greatest(slots.free, 0)
+    ) AS pick
+), chosen AS (
+    SELECT id FROM picks ORDER BY not_before, queued_at, id LIMIT $3
+), claimable AS (
+    SELECT id FROM runs
+    WHERE id IN (SELECT id FROM chosen) AND state = 'queued'
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE runs SET state = 'running', started_at = $1, node = $4, lease_expires_at = $5
+FROM claimable
+WHERE runs.id = claimable.id
+RETURNING runs.*;
+
+-- name: next_queued_at
+-- The earliest not_before among queued runs.
+SELECT min(not_before) FROM runs WHERE state = 'queued' AND ($1::text IS NULL OR user_id = $1);
+
+-- name: finish_runs
+-- Record outcomes (one array per column) of runs that are still running.
+UPDATE runs SET state = outcome.state, finished_at = outcome.finished_at,
+                exit_code = outcome.exit_code, error = outcome.error,
+                end_reason = outcome.end_reason, result = outcome.result
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::integer[], $5::text[],
+            $6::text[], $7::jsonb[])
+     AS outcome (run_id, state, finished_at, exit_code, error, end_reason, result)
+WHERE runs.id = outcome.run_id AND runs.state = 'running'
+RETURNING runs.*;
+
+-- name: cancel_run
+-- A queued run becomes cancelled; a running one gets cancel_requested (first reason wins).
+UPDATE runs SET
+    state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
+    finished_at = CASE WHEN state = 'queued' THEN $2 ELSE finished_at END,
+    end_reason = CASE WHEN state = 'queued' THEN $3 ELSE end_reason END,
+    cancel_requested = CASE WHEN state = 'running' THEN coalesce(cancel_requested, $3)
+                            ELSE cancel_requested END
+WHERE id = $1 AND state IN ('queued', 'running')
+RETURNING *;
+
+-- name: get_run
+-- One run by id.
+SELECT * FROM runs WHERE id = $1;
+
+-- name: heartbeat_runs
+-- Renew the leases of a node's running runs among the listed ids.
+UPDATE runs SET lease_expires_at = $3
+WHERE node = $1 AND state = 'running' AND id = ANY($2::text[])
+RETURNING *;
+
+-- name: crash_runs_of_node
+-- Every running run of a lost node becomes crashed.
+UPDATE runs SET state = 'crashed', finished_at = $2, end_reason = 'node_lost'
+WHERE node = $1 AND state = 'running'
+RETURNING *;
+
+-- name: list_runs
+-- Runs matching a RunFilter, newest first.
+SELECT * FROM runs
+WHERE ($1::text IS NULL OR task_id = $1)
+  AND ($2::text IS NULL OR user_id = $2)
+  AND ($3::text IS NULL OR state = $3)
+  AND ($4::text IS NULL OR trigger = $4)
+  AND ($5::text IS NULL OR parent_run_id = $5)
+  AND ($6::text IS NULL OR node = $6)
+ORDER BY queued_at DESC, id DESC
+LIMIT $7 OFFSET $8;
+
+-- name: count_runs_by_state
+-- How many runs are in each state.
+SELECT state, count(*) AS n FROM runs GROUP BY state;
+
+-- name: insert_log
+-- One (masked) log chunk.
+INSERT INTO run_logs (run_id, seq, at, stream, text) VALUES ($1, $2, $3, $4, $5);
+
+-- name: read_logs
+-- A run's chunks after a sequence number, in order.
+SELECT * FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3;
+
+-- name: delete_logs_upto
+-- Drop a run's chunks up to a sequence number.
+DELETE FROM run_logs WHERE run_id = $1 AND seq <= $2;
+
+-- name: list_occurrences
+-- Ledger rows matching an OccurrenceFilter, newest slot first.
+SELECT * FROM occurrences
+WHERE ($1::text IS NULL OR task_id = $1)
+  AND ($2::text IS NULL OR outcome = $2)
+  AND ($3::timestamptz IS NULL OR scheduled_for >= $3)
+  AND ($4::timestamptz IS NULL OR scheduled_for < $4)
+ORDER BY scheduled_for DESC, task_id
+LIMIT $5 OFFSET $6;
+
+-- name: upsert_node
+-- Register or refresh a node.
+INSERT INTO nodes (id, host, pid, started_at, heartbeat_at, state, running)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (id) DO UPDATE SET
+    host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at, state = excluded.state, running = excluded.running;
+
+-- name: list_nodes
+-- Every registered node.
+SELECT * FROM nodes ORDER BY id;
+
+-- name: purge_signatures
+-- Forget webhook signatures whose replay window is over.
+DELETE FROM webhook_signatures WHERE expires_at <= $1;
+
+-- name: remember_signature
+-- Remember a digest; returns it only if it was not known (or known but expired at $3).
+INSERT INTO webhook_signatures (digest, expires_at) VALUES ($1, $2)
+ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at
+WHERE webhook_signatures.expires_at <= $3
+RETURNING digest;
+
+-- name: purge_rate_windows
+-- Drop a key's windows older than the current one.
+DELETE FROM rate_limits WHERE key = $1 AND window_start < $2;
+
+-- name: rate_limit_hit
+-- Count one request in a key's window; returns the window's count.
+INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
+ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1
+RETURNING count;

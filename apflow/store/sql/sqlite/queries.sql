@@ -1,0 +1,418 @@
+-- Named queries of the SQLite store, loaded once by apflow/store/queries.py.
+-- Each query has the same name and the same numbered parameters (?1, ?2, ...) as its
+-- PostgreSQL twin, so the store logic is written once. A NULL filter parameter matches any
+-- row. Lists of ids and bulk rows are one JSON array parameter, read with json_each.
+-- Writes run inside the store's single BEGIN IMMEDIATE transaction: no row locks needed.
+
+-- name: configure_connection
+-- Every connection: wait when busy (first: switching to WAL needs the lock), WAL, durable
+-- enough for a scheduler, foreign keys.
+PRAGMA busy_timeout = 5000;
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;
+
+-- name: begin_immediate
+-- Start a write transaction holding the database's write lock from the first statement.
+BEGIN IMMEDIATE;
+
+-- name: create_migrations_table
+-- The ledger of applied migrations (schema.sql declares the same table).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+) STRICT;
+
+-- name: lock_migrations
+-- Nothing to do: BEGIN IMMEDIATE already serialises every writer of the file.
+SELECT 1;
+
+-- name: applied_migrations
+-- Versions already applied.
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- name: record_migration
+-- Remember one applied migration.
+INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3);
+
+-- name: describe_tables
+-- Every table with its STRICT and WITHOUT ROWID flags (for the migration test).
+SELECT name AS table_name, ncol, wr AS without_rowid, strict
+FROM pragma_table_list
+WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'
+ORDER BY name;
+
+-- name: describe_columns
+-- Every column of every table.
+SELECT m.name AS table_name, c.name AS column_name, c.type AS data_type,
+       c."notnull" AS not_null, c.dflt_value AS column_default, c.pk AS key_position
+FROM sqlite_schema AS m JOIN pragma_table_xinfo(m.name) AS c
+WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+ORDER BY m.name, c.name;
+
+-- name: describe_indexes
+-- Every index: its columns, uniqueness, origin and (for explicit ones) its CREATE text.
+SELECT m.name AS table_name, il.name AS name, il."unique" AS is_unique, il.origin,
+       il.partial,
+       (SELECT group_concat(coalesce(ii.name, '<expr>'), ',')
+        FROM (SELECT name FROM pragma_index_info(il.name) ORDER BY seqno) AS ii) AS columns,
+       (SELECT lower(sql) FROM sqlite_schema WHERE type = 'index' AND name = il.name)
+           AS definition
+FROM sqlite_schema AS m JOIN pragma_index_list(m.name) AS il
+WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+ORDER BY m.name, il.name;
+
+-- name: describe_constraints
+-- Every foreign key.
+SELECT m.name AS table_name, f."table" AS target, f."from" AS from_column,
+       f."to" AS to_column, f.on_delete, f.on_update
+FROM sqlite_schema AS m JOIN pragma_foreign_key_list(m.name) AS f
+WHERE m.type = 'table'
+ORDER BY m.name, f.id, f.seq;
+
+-- name: insert_task
+-- One new task; parameters in the order of the Task dataclass fields.
+INSERT INTO tasks (
+    id, name, created_at, updated_at, description, user_id, parent_id, dependencies, status,
+    executor, inputs, result, error, progress, schedule_type, schedule_expression, timezone,
+    schedule_enabled, schedule_start_at, schedule_end_at, schedule_anchor_at, max_runs,
+    run_count, last_run_at, next_run_at, catch_up, max_catch_up_runs, jitter_seconds,
+    timeout_seconds, graceful_stop_seconds, retry_limit, retry_delay_seconds, retry_backoff,
+    max_concurrent, on_overlap, queue_max, api_trigger, env, webhook_secret,
+    exclusion_calendar, notify_on_failure, notify_on_success, source, keep_runs,
+    keep_for_seconds
+) VALUES (
+    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36,
+    ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45
+)
+RETURNING *;
+
+-- name: update_task
+-- Replace every column of a task (?1 = id), if ?46 is NULL or equals its updated_at.
+UPDATE tasks SET
+    name = ?2, created_at = ?3, updated_at = ?4, description = ?5, user_id = ?6,
+    parent_id = ?7, dependencies = ?8, status = ?9, executor = ?10, inputs = ?11,
+    result = ?12, error = ?13, progress = ?14, schedule_type = ?15,
+    schedule_expression = ?16, timezone = ?17, schedule_enabled = ?18,
+    schedule_start_at = ?19, schedule_end_at = ?20, schedule_anchor_at = ?21,
+    max_runs = ?22, run_count = ?23, last_run_at = ?24, next_run_at = ?25, catch_up = ?26,
+    max_catch_up_runs = ?27, jitter_seconds = ?28, timeout_seconds = ?29,
+    graceful_stop_seconds = ?30, retry_limit = ?31, retry_delay_seconds = ?32,
+    retry_backoff = ?33, max_concurrent = ?34, on_overlap = ?35, queue_max = ?36,
+    api_trigger = ?37, env = ?38, webhook_secret = ?39, exclusion_calendar = ?40,
+    notify_on_failure = ?41, notify_on_success = ?42, source = ?43, keep_runs = ?44,
+    keep_for_seconds = ?45
+WHERE id = ?1 AND (?46 IS NULL OR updated_at = ?46)
+RETURNING *;
+
+-- name: get_task
+-- One task by id.
+SELECT * FROM tasks WHERE id = ?1;
+
+-- name: get_tasks
+-- The tasks among a list of ids.
+SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?1));
+
+-- name: delete_future_occurrences
+-- Ledger rows of the listed tasks for slots at or after their next_run_at (not yet fired).
+DELETE FROM occurrences
+WHERE task_id IN (SELECT value FROM json_each(?1))
+  AND scheduled_for >= (SELECT next_run_at FROM tasks WHERE tasks.id = occurrences.task_id);
+
+-- name: delete_tasks
+-- Delete the listed tasks.
+DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?1));
+
+-- name: list_tasks
+-- Tasks matching a TaskFilter, oldest first.
+SELECT * FROM tasks
+WHERE (?1 IS NULL OR user_id = ?1)
+  AND (?2 IS NULL OR status = ?2)
+  AND (?3 IS NULL OR schedule_type = ?3)
+  AND (?4 IS NULL OR schedule_enabled = ?4)
+  AND (NOT ?5 OR schedule_type IS NOT NULL)
+  AND (?6 IS NULL OR parent_id = ?6)
+  AND (NOT ?7 OR parent_id IS NULL)
+  AND (?8 IS NULL OR name = ?8)
+  AND (?9 IS NULL OR source = ?9)
+ORDER BY created_at, id
+LIMIT ?10 OFFSET ?11;
+
+-- name: count_tasks
+-- How many tasks match a TaskFilter (same parameters as list_tasks).
+SELECT count(*) FROM tasks
+WHERE (?1 IS NULL OR user_id = ?1)
+  AND (?2 IS NULL OR status = ?2)
+  AND (?3 IS NULL OR schedule_type = ?3)
+  AND (?4 IS NULL OR schedule_enabled = ?4)
+  AND (NOT ?5 OR schedule_type IS NOT NULL)
+  AND (?6 IS NULL OR parent_id = ?6)
+  AND (NOT ?7 OR parent_id IS NULL)
+  AND (?8 IS NULL OR name = ?8)
+  AND (?9 IS NULL OR source = ?9);
+
+-- name: set_task_outcome
+-- The engine's write: status, result, error, progress (kept when ?6 is NULL), updated_at.
+UPDATE tasks SET status = ?3, result = ?4, error = ?5, progress = coalesce(?6, progress),
+                 updated_at = ?2
+WHERE id = ?1;
+
+-- name: reset_tasks
+-- Back to pending with result, error and progress cleared.
+UPDATE tasks SET status = 'pending', result = NULL, error = NULL, progress = 0, updated_at = ?2
+WHERE id IN (SELECT value FROM json_each(?1));
+
+-- name: subtree
+-- A task and its descendants, parent before child (depth bounded against cycles).
+WITH RECURSIVE tree (id, depth) AS (
+    SELECT id, 0 FROM tasks WHERE id = ?1
+    UNION ALL
+    SELECT child.id, tree.depth + 1
+    FROM tasks AS child JOIN tree ON child.parent_id = tree.id
+    WHERE tree.depth < 1000
+)
+SELECT tasks.* FROM tasks
+JOIN (SELECT id, min(depth) AS depth FROM tree GROUP BY id) AS levels ON levels.id = tasks.id
+ORDER BY levels.depth, tasks.created_at, tasks.id;
+
+-- name: due_tasks
+-- Enabled schedules due at ?1, earliest first (read-only).
+SELECT * FROM tasks
+WHERE schedule_enabled AND next_run_at <= ?1 AND (?3 IS NULL OR user_id = ?3)
+ORDER BY next_run_at, id
+LIMIT ?2;
+
+-- name: next_due_at
+-- The earliest next_run_at among enabled schedules.
+SELECT min(next_run_at) FROM tasks WHERE schedule_enabled;
+
+-- name: lock_due_tasks
+-- Due schedules, earliest first (the write transaction is the lock).
+SELECT * FROM tasks
+WHERE schedule_enabled AND next_run_at <= ?1
+ORDER BY next_run_at, id
+LIMIT ?2;
+
+-- name: lock_task
+-- One task (the write transaction is the lock).
+SELECT * FROM tasks WHERE id = ?1;
+
+-- name: task_loads
+-- Queued and running counts of the listed tasks (tasks without live runs are absent).
+SELECT task_id,
+       sum(state = 'queued') AS queued,
+       sum(state = 'running') AS running
+FROM runs
+WHERE task_id IN (SELECT value FROM json_each(?1)) AND state IN ('queued', 'running')
+GROUP BY task_id;
+
+-- name: insert_occurrences
+-- Ledger rows, a JSON array of rows; returns the keys of the rows that were new.
+INSERT INTO occurrences (task_id, scheduled_for, outcome, recorded_at, run_id, detail,
+                         requested_by)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+       json_extract(value, '$[2]'), json_extract(value, '$[3]'),
+       json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+       json_extract(value, '$[6]')
+FROM json_each(?1)
+WHERE true  -- tells the parser that ON CONFLICT belongs to the INSERT, not to a join
+ON CONFLICT (task_id, scheduled_for) DO NOTHING
+RETURNING task_id, scheduled_for;
+
+-- name: insert_runs
+-- Runs as given, a JSON array of rows in the order of the Run dataclass fields.
+INSERT INTO runs (
+    id, task_id, trigger, state, queued_at, not_before, attempt, scheduled_for, started_at,
+    finished_at, end_reason, exit_code, error, node, triggered_by, user_id, variables,
+    result, parent_run_id, retry_of, lease_expires_at, cancel_requested
+)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+       json_extract(value, '$[2]'), json_extract(value, '$[3]'),
+       json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+       json_extract(value, '$[6]'), json_extract(value, '$[7]'),
+       json_extract(value, '$[8]'), json_extract(value, '$[9]'),
+       json_extract(value, '$[10]'), json_extract(value, '$[11]'),
+       json_extract(value, '$[12]'), json_extract(value, '$[13]'),
+       json_extract(value, '$[14]'), json_extract(value, '$[15]'),
+       json_extract(value, '$[16]'), json_extract(value, '$[17]'),
+       json_extract(value, '$[18]'), json_extract(value, '$[19]'),
+       json_extract(value, '$[20]'), json_extract(value, '$[21]')
+FROM json_each(?1);
+
+-- name: advance_task
+-- A task's scheduling state after its due slots were handled.
+UPDATE tasks SET next_run_at = ?2, schedule_enabled = ?3, run_count = ?4, last_run_at = ?5,
+                 updated_at = ?6
+WHERE id = ?1;
+
+-- name: request_termination
+-- Ask the running runs of the listed tasks to stop (on_overlap=terminate).
+UPDATE runs SET cancel_requested = 'terminated'
+WHERE task_id IN (SELECT value FROM json_each(?1))
+  AND state = 'running' AND cancel_requested IS NULL;
+
+-- name: lock_claimable_tasks
+-- Up to ?3 tasks with queued runs due at ?1 and a free slot, earliest run first.
+SELECT due.task_id
+    FROM (
+        SELECT task_id, min(not_before) AS first_at
+        FROM runs
+        WHERE state = 'queued' AND not_before <= ?1 AND (?2 IS NULL OR user_id = ?2)
+        GROUP BY task_id
+    ) AS due
+    LEFT JOIN tasks ON tasks.id = due.task_id
+    WHERE (SELECT count(*) FROM runs AS live
+           WHERE live.task_id = due.task_id AND live.state = 'running')
+          < coalesce(tasks.max_concurrent, 1)
+    ORDER BY due.first_at, due.task_id
+    LIMIT ?3;
+
+-- name: claim_runs
+-- Start up to ?3 queued runs of the tasks ?6, oldest first, within each task's free slots
+-- (a deleted task has one slot).
+WITH slots AS MATERIALIZED (  -- counted once per task, not once per run
+    SELECT locked.value AS task_id,
+           min(?3, coalesce(tasks.max_concurrent, 1)
+                   - (SELECT count(*) FROM runs AS live
+                      WHERE live.task_id = locked.value AND live.state = 'running')) AS free
+    FROM json_each(?6) AS locked
+    LEFT JOIN tasks ON tasks.id = locked.value
+), ranked AS (
+    SELECT runs.id, runs.not_before, runs.queued_at, slots.free,
+           row_number() OVER (PARTITION BY runs.task_id
+                              ORDER BY runs.not_before, runs.queued_at, runs.id) AS place
+    FROM slots
+    JOIN runs ON runs.task_id = slots.task_id
+    WHERE runs.state = 'queued' AND runs.not_before <= ?1
+      AND (?2 IS NULL OR runs.user_id = ?2)
+), chosen AS (
+    SELECT id FROM ranked
+    WHERE place <= free
+    ORDER BY not_before, queued_at, id
+    LIMIT ?3
+)
+-- The unary + makes SQLite look the chosen ids up, not walk every queued run.
+UPDATE runs SET state = 'running', started_at = ?1, node = ?4, lease_expires_at = ?5
+WHERE id IN (SELECT id FROM chosen) AND +state = 'queued'
+RETURNING *;
+
+-- name: next_queued_at
+-- The earliest not_before among queued runs.
+SELECT min(not_before) FROM runs WHERE state = 'queued' AND (?1 IS NULL OR user_id = ?1);
+
+-- name: finish_runs
+-- Record outcomes (a JSON array of rows) of runs that are still running.
+UPDATE runs SET state = outcome.state, finished_at = outcome.finished_at,
+                exit_code = outcome.exit_code, error = outcome.error,
+                end_reason = outcome.end_reason, result = outcome.result
+FROM (SELECT json_extract(value, '$[0]') AS run_id,
+             json_extract(value, '$[1]') AS state,
+             json_extract(value, '$[2]') AS finished_at,
+             json_extract(value, '$[3]') AS exit_code,
+             json_extract(value, '$[4]') AS error,
+             json_extract(value, '$[5]') AS end_reason,
+             json_extract(value, '$[6]') AS result
+      FROM json_each(?1)) AS outcome
+-- The unary + keeps SQLite from walking every running run (the state index) per outcome.
+WHERE runs.id = outcome.run_id AND +runs.state = 'running'
+RETURNING *;
+
+-- name: cancel_run
+-- A queued run becomes cancelled; a running one gets cancel_requested (first reason wins).
+UPDATE runs SET
+    state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
+    finished_at = CASE WHEN state = 'queued' THEN ?2 ELSE finished_at END,
+    end_reason = CASE WHEN state = 'queued' THEN ?3 ELSE end_reason END,
+    cancel_requested = CASE WHEN state = 'running' THEN coalesce(cancel_requested, ?3)
+                            ELSE cancel_requested END
+WHERE id = ?1 AND state IN ('queued', 'running')
+RETURNING *;
+
+-- name: get_run
+-- One run by id.
+SELECT * FROM runs WHERE id = ?1;
+
+-- name: heartbeat_runs
+-- Renew the leases of a node's running runs among the listed ids.
+UPDATE runs SET lease_expires_at = ?3
+WHERE node = ?1 AND state = 'running' AND id IN (SELECT value FROM json_each(?2))
+RETURNING *;
+
+-- name: crash_runs_of_node
+-- Every running run of a lost node becomes crashed.
+UPDATE runs SET state = 'crashed', finished_at = ?2, end_reason = 'node_lost'
+WHERE node = ?1 AND state = 'running'
+RETURNING *;
+
+-- name: list_runs
+-- Runs matching a RunFilter, newest first.
+SELECT * FROM runs
+WHERE (?1 IS NULL OR task_id = ?1)
+  AND (?2 IS NULL OR user_id = ?2)
+  AND (?3 IS NULL OR state = ?3)
+  AND (?4 IS NULL OR trigger = ?4)
+  AND (?5 IS NULL OR parent_run_id = ?5)
+  AND (?6 IS NULL OR node = ?6)
+ORDER BY queued_at DESC, id DESC
+LIMIT ?7 OFFSET ?8;
+
+-- name: count_runs_by_state
+-- How many runs are in each state.
+SELECT state, count(*) AS n FROM runs GROUP BY state;
+
+-- name: insert_log
+-- One (masked) log chunk.
+INSERT INTO run_logs (run_id, seq, at, stream, text) VALUES (?1, ?2, ?3, ?4, ?5);
+
+-- name: read_logs
+-- A run's chunks after a sequence number, in order.
+SELECT * FROM run_logs WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3;
+
+-- name: delete_logs_upto
+-- Drop a run's chunks up to a sequence number.
+DELETE FROM run_logs WHERE run_id = ?1 AND seq <= ?2;
+
+-- name: list_occurrences
+-- Ledger rows matching an OccurrenceFilter, newest slot first.
+SELECT * FROM occurrences
+WHERE (?1 IS NULL OR task_id = ?1)
+  AND (?2 IS NULL OR outcome = ?2)
+  AND (?3 IS NULL OR scheduled_for >= ?3)
+  AND (?4 IS NULL OR scheduled_for < ?4)
+ORDER BY scheduled_for DESC, task_id
+LIMIT ?5 OFFSET ?6;
+
+-- name: upsert_node
+-- Register or refresh a node.
+INSERT INTO nodes (id, host, pid, started_at, heartbeat_at, state, running)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (id) DO UPDATE SET
+    host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at, state = excluded.state, running = excluded.running;
+
+-- name: list_nodes
+-- Every registered node.
+SELECT * FROM nodes ORDER BY id;
+
+-- name: purge_signatures
+-- Forget webhook signatures whose replay window is over.
+DELETE FROM webhook_signatures WHERE expires_at <= ?1;
+
+-- name: remember_signature
+-- Remember a digest; returns it only if it was not known (or known but expired at ?3).
+INSERT INTO webhook_signatures (digest, expires_at) VALUES (?1, ?2)
+ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at
+WHERE webhook_signatures.expires_at <= ?3
+RETURNING digest;
+
+-- name: purge_rate_windows
+-- Drop a key's windows older than the current one.
+DELETE FROM rate_limits WHERE key = ?1 AND window_start < ?2;
+
+-- name: rate_limit_hit
+-- Count one request in a key's window; returns the window's count.
+INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1)
+ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1
+RETURNING count;

@@ -1,0 +1,402 @@
+"""The Store logic, written once over a `Database`; each dialect differs only in its SQL files
+and its driver adapter (`sqlite.py`, `postgres.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from apflow.domain.enums import RunState, TaskStatus
+from apflow.domain.errors import Conflict, InvalidParams, NotFound
+from apflow.domain.models import LogChunk, Node, Occurrence, Run, Task
+from apflow.domain.plans import Plan
+from apflow.store.base import FinishedRun, OccurrenceFilter, Planner, RunFilter, TaskFilter
+from apflow.store.database import Database, Tx
+from apflow.store.firing import (
+    apply_plans,
+    insert_occurrences,
+    insert_runs,
+    plan_each,
+    plan_one,
+    task_loads,
+)
+from apflow.store.migrate import schema_snapshot
+from apflow.store.rows import (
+    LOG_CHUNK,
+    NODE,
+    OCCURRENCE,
+    RUN,
+    TASK,
+    from_row,
+    from_rows,
+    params,
+)
+from apflow.store.values import aware
+
+FINISH_WIDTH = 7  # columns of one finish_runs row
+
+
+def _value(enum: Any) -> Any:
+    return None if enum is None else enum.value
+
+
+def _run_order(run: Run) -> tuple[datetime, datetime, str]:
+    return run.not_before, run.queued_at, run.id
+
+
+class SqlStore:
+    """Everything of the Store protocol except connecting and change notification."""
+
+    dialect: str
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._values = db.values
+
+    # helpers -----------------------------------------------------------------------------
+
+    def _time(self, value: datetime, name: str = "now") -> Any:
+        return self._values.time(aware(value, name), name)
+
+    def _tasks(self, rows: Sequence[Any]) -> list[Task]:
+        return from_rows(TASK, rows, self._values)
+
+    def _task(self, row: Any) -> Task:
+        return from_row(TASK, row, self._values)
+
+    def _runs(self, rows: Sequence[Any]) -> list[Run]:
+        return from_rows(RUN, rows, self._values)
+
+    def _run(self, row: Any) -> Run:
+        return from_row(RUN, row, self._values)
+
+    # schema (not part of the Store protocol: health checks and tests) ---------------------
+
+    async def applied_migrations(self) -> list[int]:
+        """Versions of the migrations applied to this database."""
+        async with self._db.read() as tx:
+            return [int(row["version"]) for row in await tx.fetch("applied_migrations")]
+
+    async def schema_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Tables, columns, indexes and constraints, comparable between two databases."""
+        async with self._db.read() as tx:
+            return await schema_snapshot(tx, self.dialect)
+
+    # tasks -------------------------------------------------------------------------------
+
+    async def create_task(self, task: Task) -> Task:
+        """Insert a task. Conflict if the id exists."""
+        async with self._db.write(
+                unique=Conflict(f"task {task.id} already exists"),
+                foreign_key=NotFound(f"parent task {task.parent_id} not found",
+                                     field="parent_id")) as tx:
+            row = await tx.fetchrow("insert_task", *params(TASK, task, self._values))
+        assert row is not None
+        return self._task(row)
+
+    async def get_task(self, task_id: str) -> Task:
+        """Return a task. NotFound if absent."""
+        async with self._db.read() as tx:
+            row = await tx.fetchrow("get_task", task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} not found")
+        return self._task(row)
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> list[Task]:
+        """Return the tasks that exist among `task_ids` (any order)."""
+        if not task_ids:
+            return []
+        async with self._db.read() as tx:
+            return self._tasks(await tx.fetch("get_tasks", self._values.ids(task_ids)))
+
+    async def update_task(self, task: Task, *,
+                          expected_updated_at: datetime | None = None) -> Task:
+        """Replace a task row. NotFound if absent; Conflict if `expected_updated_at` differs."""
+        expected = None if expected_updated_at is None else self._time(
+            expected_updated_at, "expected_updated_at")
+        async with self._db.write(foreign_key=NotFound(
+                f"parent task {task.parent_id} not found", field="parent_id")) as tx:
+            row = await tx.fetchrow("update_task", *params(TASK, task, self._values), expected)
+            if row is None:
+                await self._explain_missed_update(tx, task.id)
+        assert row is not None
+        return self._task(row)
+
+    async def _explain_missed_update(self, tx: Tx, task_id: str) -> None:
+        if await tx.fetchrow("get_task", task_id) is None:
+            raise NotFound(f"task {task_id} not found")
+        raise Conflict(f"task {task_id} was changed since it was read")
+
+    async def delete_tasks(self, task_ids: Sequence[str]) -> int:
+        """Delete task rows and their future (not yet fired) ledger entries; runs are kept.
+
+        Future entries are those at or after the task's next_run_at. A task whose children
+        are not deleted with it is a Conflict."""
+        if not task_ids:
+            return 0
+        ids = self._values.ids(task_ids)
+        async with self._db.write(foreign_key=Conflict(
+                "a task with children cannot be deleted without them")) as tx:
+            await tx.execute("delete_future_occurrences", ids)
+            return await tx.execute("delete_tasks", ids)
+
+    def _task_filter(self, flt: TaskFilter) -> tuple[Any, ...]:
+        return (flt.user_id, _value(flt.status), _value(flt.schedule_type),
+                flt.schedule_enabled, flt.scheduled_only, flt.parent_id, flt.roots_only,
+                flt.name, flt.source)
+
+    async def list_tasks(self, flt: TaskFilter, *, limit: int = 100,
+                         offset: int = 0) -> list[Task]:
+        """Tasks matching `flt`, oldest first (created_at, id)."""
+        async with self._db.read() as tx:
+            rows = await tx.fetch("list_tasks", *self._task_filter(flt), limit, offset)
+        return self._tasks(rows)
+
+    async def count_tasks(self, flt: TaskFilter) -> int:
+        """Number of tasks matching `flt`."""
+        async with self._db.read() as tx:
+            return int(await tx.fetchval("count_tasks", *self._task_filter(flt)))
+
+    async def set_task_outcome(self, task_id: str, now: datetime, *, status: TaskStatus,
+                               result: object = None, error: str | None = None,
+                               progress: float | None = None) -> None:
+        """Update only status/result/error/progress/updated_at of a task (the engine's write;
+        never clobbers a concurrent definition change). A missing task is ignored."""
+        async with self._db.write() as tx:
+            await tx.execute("set_task_outcome", task_id, self._time(now), status.value,
+                             self._values.json(result), error, progress)
+
+    async def reset_tasks(self, task_ids: Sequence[str], now: datetime) -> None:
+        """Set tasks back to pending with result, error and progress cleared (tree re-run)."""
+        if not task_ids:
+            return
+        async with self._db.write() as tx:
+            await tx.execute("reset_tasks", self._values.ids(task_ids), self._time(now))
+
+    async def subtree(self, task_id: str) -> list[Task]:
+        """The task and all its descendants (parent before child). NotFound if absent."""
+        async with self._db.read() as tx:
+            rows = await tx.fetch("subtree", task_id)
+        if not rows:
+            raise NotFound(f"task {task_id} not found")
+        return self._tasks(rows)
+
+    async def due_tasks(self, now: datetime, *, limit: int = 100,
+                        user_id: str | None = None) -> list[Task]:
+        """Enabled schedules with next_run_at <= now, earliest first (read-only)."""
+        async with self._db.read() as tx:
+            return self._tasks(await tx.fetch("due_tasks", self._time(now), limit, user_id))
+
+    async def next_due_at(self) -> datetime | None:
+        """Earliest next_run_at among enabled schedules (the scheduler's wake-up time)."""
+        async with self._db.read() as tx:
+            return self._values.time_value(await tx.fetchval("next_due_at"))
+
+    # firing ------------------------------------------------------------------------------
+
+    async def fire_due(self, now: datetime, planner: Planner, *,
+                       limit: int = 500) -> list[Plan]:
+        """Lock up to `limit` due schedules, plan each and apply the plans, all in one
+        transaction. A task whose planner call raises is logged and skipped."""
+        stamp = self._time(now)
+        async with self._db.write() as tx:
+            tasks = self._tasks(await tx.fetch("lock_due_tasks", stamp, limit))
+            if not tasks:
+                return []
+            loads = await task_loads(tx, self._values, [task.id for task in tasks])
+            return await apply_plans(tx, self._values, plan_each(tasks, loads, planner), now)
+
+    async def apply_to_task(self, task_id: str, now: datetime, planner: Planner) -> Plan:
+        """Lock one task row, call `planner(task, load)` and apply the Plan atomically.
+        NotFound if absent; the planner's exceptions propagate and nothing is written."""
+        self._time(now)
+        async with self._db.write() as tx:
+            row = await tx.fetchrow("lock_task", task_id)
+            if row is None:
+                raise NotFound(f"task {task_id} not found")
+            task = self._task(row)
+            loads = await task_loads(tx, self._values, [task.id])
+            plan = plan_one(task, loads, planner)
+            [applied] = await apply_plans(tx, self._values, [plan], now)
+        return applied
+
+    # runs --------------------------------------------------------------------------------
+
+    async def claim_runs(self, now: datetime, node: str, *, limit: int,
+                         lease_seconds: float, user_id: str | None = None) -> list[Run]:
+        """Move up to `limit` due queued runs to running, owned by `node`, oldest first,
+        never past a task's max_concurrent (tasks are locked, then their runs recounted)."""
+        if limit <= 0:
+            return []
+        stamp = self._time(now)
+        lease_until = self._values.time(now + timedelta(seconds=lease_seconds), "lease")
+        async with self._db.write() as tx:
+            locked = await tx.fetch("lock_claimable_tasks", stamp, user_id, limit)
+            if not locked:
+                return []
+            rows = await tx.fetch("claim_runs", stamp, user_id, limit, node, lease_until,
+                                  self._values.ids([row["task_id"] for row in locked]))
+        return sorted(self._runs(rows), key=_run_order)
+
+    async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:
+        """Earliest not_before among queued runs (the dispatcher's wake-up time)."""
+        async with self._db.read() as tx:
+            return self._values.time_value(await tx.fetchval("next_queued_at", user_id))
+
+    def _finish_row(self, outcome: FinishedRun) -> tuple[Any, ...]:
+        if not outcome.state.finished:
+            raise InvalidParams(f"run {outcome.run_id}: {outcome.state.value} is not a "
+                                "finished state", field="state")
+        return (outcome.run_id, outcome.state.value,
+                self._time(outcome.finished_at, "finished_at"), outcome.exit_code,
+                outcome.error, outcome.end_reason, self._values.json(outcome.result))
+
+    async def finish_runs(self, outcomes: Sequence[FinishedRun]) -> list[Run]:
+        """Record outcomes of running runs; a run no longer running is left as it is and
+        not returned. The result keeps the order of `outcomes`."""
+        if not outcomes:
+            return []
+        rows = [self._finish_row(outcome) for outcome in outcomes]
+        async with self._db.write() as tx:
+            updated = await tx.fetch("finish_runs", *self._values.rows(rows, FINISH_WIDTH))
+        by_id = {run.id: run for run in self._runs(updated)}
+        return [by_id.pop(o.run_id) for o in outcomes if o.run_id in by_id]
+
+    async def cancel_run(self, run_id: str, now: datetime, *,
+                         reason: str = "cancelled") -> Run:
+        """A queued run becomes cancelled at once; a running one gets cancel_requested set
+        (its dispatcher stops it). NotFound if absent; Conflict if already finished."""
+        async with self._db.write() as tx:
+            row = await tx.fetchrow("cancel_run", run_id, self._time(now), reason)
+            if row is None:
+                await self._explain_missed_cancel(tx, run_id)
+        assert row is not None
+        return self._run(row)
+
+    async def _explain_missed_cancel(self, tx: Tx, run_id: str) -> None:
+        row = await tx.fetchrow("get_run", run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} not found")
+        raise Conflict(f"run {run_id} already finished ({row['state']})")
+
+    async def heartbeat_runs(self, node: str, run_ids: Sequence[str], now: datetime,
+                             lease_until: datetime) -> list[Run]:
+        """Renew the leases of `node`'s running runs; return those with cancel_requested."""
+        self._time(now)
+        if not run_ids:
+            return []
+        async with self._db.write() as tx:
+            rows = await tx.fetch("heartbeat_runs", node, self._values.ids(run_ids),
+                                  self._time(lease_until, "lease_until"))
+        return [run for run in self._runs(rows) if run.cancel_requested is not None]
+
+    async def crash_runs_of_node(self, node: str, now: datetime) -> list[Run]:
+        """Mark every running run owned by `node` crashed (end_reason node_lost)."""
+        async with self._db.write() as tx:
+            return self._runs(await tx.fetch("crash_runs_of_node", node, self._time(now)))
+
+    async def get_run(self, run_id: str) -> Run:
+        """Return a run. NotFound if absent."""
+        async with self._db.read() as tx:
+            row = await tx.fetchrow("get_run", run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} not found")
+        return self._run(row)
+
+    async def list_runs(self, flt: RunFilter, *, limit: int = 100,
+                        offset: int = 0) -> list[Run]:
+        """Runs matching `flt`, newest first (queued_at, id)."""
+        async with self._db.read() as tx:
+            rows = await tx.fetch("list_runs", flt.task_id, flt.user_id, _value(flt.state),
+                                  _value(flt.trigger), flt.parent_run_id, flt.node,
+                                  limit, offset)
+        return self._runs(rows)
+
+    async def count_runs_by_state(self) -> dict[RunState, int]:
+        """How many runs are in each state (every state present, zero included)."""
+        async with self._db.read() as tx:
+            rows = await tx.fetch("count_runs_by_state")
+        counts = dict.fromkeys(RunState, 0)
+        counts.update({RunState(row["state"]): int(row["n"]) for row in rows})
+        return counts
+
+    async def insert_runs(self, runs: Sequence[Run]) -> None:
+        """Insert runs as given (retries, tree children). Conflict if an id exists."""
+        async with self._db.write(unique=Conflict("a run with this id already exists")) as tx:
+            await insert_runs(tx, self._values, runs)
+
+    # logs --------------------------------------------------------------------------------
+
+    async def append_logs(self, chunks: Sequence[LogChunk]) -> None:
+        """Store (already masked) log chunks. NotFound if the run is unknown."""
+        if not chunks:
+            return
+        rows = [params(LOG_CHUNK, chunk, self._values) for chunk in chunks]
+        async with self._db.write(unique=Conflict("this log chunk was already stored"),
+                                  foreign_key=NotFound("run not found", field="run_id")) as tx:
+            await tx.executemany("insert_log", rows)
+
+    async def read_logs(self, run_id: str, *, after_seq: int = -1,
+                        limit: int = 1000) -> list[LogChunk]:
+        """A run's chunks with seq > after_seq, in order."""
+        async with self._db.read() as tx:
+            rows = await tx.fetch("read_logs", run_id, after_seq, limit)
+        return from_rows(LOG_CHUNK, rows, self._values)
+
+    async def delete_logs_upto(self, run_id: str, seq: int) -> None:
+        """Drop a run's chunks with seq <= `seq` (log cap, drop_old)."""
+        async with self._db.write() as tx:
+            await tx.execute("delete_logs_upto", run_id, seq)
+
+    # ledger ------------------------------------------------------------------------------
+
+    async def record_occurrences(self, occurrences: Sequence[Occurrence]) -> int:
+        """Insert ledger rows, ignoring slots already recorded; returns how many were new."""
+        async with self._db.write() as tx:
+            return len(await insert_occurrences(tx, self._values, occurrences))
+
+    async def list_occurrences(self, flt: OccurrenceFilter, *, limit: int = 100,
+                               offset: int = 0) -> list[Occurrence]:
+        """Ledger rows, newest slot first."""
+        since = None if flt.since is None else self._time(flt.since, "since")
+        until = None if flt.until is None else self._time(flt.until, "until")
+        async with self._db.read() as tx:
+            rows = await tx.fetch("list_occurrences", flt.task_id, _value(flt.outcome),
+                                  since, until, limit, offset)
+        return from_rows(OCCURRENCE, rows, self._values)
+
+    # nodes -------------------------------------------------------------------------------
+
+    async def upsert_node(self, node: Node) -> None:
+        """Register or refresh a node."""
+        async with self._db.write() as tx:
+            await tx.execute("upsert_node", *params(NODE, node, self._values))
+
+    async def list_nodes(self) -> list[Node]:
+        """Every registered node."""
+        async with self._db.read() as tx:
+            rows = await tx.fetch("list_nodes")
+        return from_rows(NODE, rows, self._values)
+
+    # webhook replay and rate limits ------------------------------------------------------
+
+    async def remember_signature(self, digest: str, now: datetime,
+                                 expires_at: datetime) -> bool:
+        """True if `digest` was not seen before (and is now remembered until expires_at);
+        expired digests are forgotten."""
+        stamp = self._time(now)
+        async with self._db.write() as tx:
+            await tx.execute("purge_signatures", stamp)
+            row = await tx.fetchrow("remember_signature", digest,
+                                    self._time(expires_at, "expires_at"), stamp)
+        return row is not None
+
+    async def rate_limit_hit(self, key: str, window_start: datetime, now: datetime) -> int:
+        """Count one request for `key` in the window starting at window_start; return the
+        window's count including this one (older windows of `key` are dropped)."""
+        self._time(now)
+        start = self._time(window_start, "window_start")
+        async with self._db.write() as tx:
+            await tx.execute("purge_rate_windows", key, start)
+            return int(await tx.fetchval("rate_limit_hit", key, start))
