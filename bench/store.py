@@ -12,8 +12,8 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ BATCH = 500  # runs per claim_runs and per finish_runs call
 INSERT_CHUNK = 1_000  # runs per insert_runs call
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 TARGETS = {"sqlite": 3_000, "postgresql": 5_000}
+CALIBRATION_STEPS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ def runs() -> list[Run]:
                 scheduled_for=T0) for i in range(RUNS)]
 
 
-async def timed(action: Callable[[], object]) -> float:
+async def timed(action: Callable[[], Awaitable[None]]) -> float:
+    """Seconds `action` takes."""
     started = time.perf_counter()
-    await action()  # type: ignore[misc]
+    await action()
     return time.perf_counter() - started
 
 
@@ -96,12 +98,14 @@ async def one_round(store: Store) -> Round:
 
 @asynccontextmanager
 async def sqlite_url() -> AsyncIterator[str]:
+    """A new SQLite file, removed afterwards."""
     with tempfile.TemporaryDirectory() as directory:
         yield f"sqlite:///{Path(directory) / 'bench.db'}"
 
 
 @asynccontextmanager
 async def postgres_url() -> AsyncIterator[str]:
+    """A new database on the test server, dropped afterwards."""
     server = os.environ["APFLOW_TEST_POSTGRES_DSN"]
     name = f"apflow_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server)
@@ -114,11 +118,13 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.close()
 
 
-async def measure(fresh_url: Callable[[], object]) -> tuple[str, list[Round]]:
+async def measure(fresh_url: Callable[[], AbstractAsyncContextManager[str]],
+                  ) -> tuple[str, list[Round]]:
+    """ROUNDS rounds, each on a fresh database; the dialect and the rounds."""
     rounds = []
     dialect = ""
     for _ in range(ROUNDS):
-        async with fresh_url() as url:  # type: ignore[attr-defined]
+        async with fresh_url() as url:
             store = open_store(url)
             await store.open()
             try:
@@ -144,8 +150,25 @@ def rows_of(dialect: str, rounds: list[Round]) -> list[Row]:
     ]
 
 
+def python_loop_seconds() -> float:
+    """Seconds of a fixed pure-Python loop: how fast this machine is right now (a shared
+    VM can be several times slower from one hour to the next)."""
+    started = time.perf_counter()
+    total = 0
+    for step in range(CALIBRATION_STEPS):
+        total += step
+    return time.perf_counter() - started
+
+
+def calibration_row() -> Row:
+    return Row(f"reference: a {CALIBRATION_STEPS:,}-step Python loop",
+               [python_loop_seconds() for _ in range(ROUNDS)], "s",
+               "machine speed at the time (lower is faster)")
+
+
 async def _measure_all() -> list[Row]:
-    rows = rows_of(*await measure(sqlite_url))
+    rows = [calibration_row()]
+    rows += rows_of(*await measure(sqlite_url))
     if os.environ.get("APFLOW_TEST_POSTGRES_DSN"):
         rows += rows_of(*await measure(postgres_url))
     return rows

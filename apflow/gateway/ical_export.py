@@ -60,8 +60,9 @@ class Feed:
         key = (spec, run_count if spec.max_runs is not None else 0)
         if key in self.plans:
             return self.plans[key]
-        made = self.plans[key] = plan(spec, dataclasses.replace(self.window,
-                                                                run_count=key[1]))
+        window = self.window if not key[1] else dataclasses.replace(self.window,
+                                                                     run_count=key[1])
+        made = self.plans[key] = plan(spec, window)
         return made
 
     def describe(self, spec: ScheduleSpec) -> str:

@@ -8,6 +8,8 @@ interval that is not whole minutes have no RRULE: the exporter lists their insta
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from apflow.schedules.rules import HOURS, MONTHS, DayMatch, WallRule
 
 _ICAL_DAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # cron weekday numbering
@@ -29,6 +31,7 @@ def interval_rrule(seconds: int) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def wall_rrule(rule: WallRule) -> str | None:
     """The RRULE of a calendar rule; None when its day fields are ORed (cron's rule)."""
     if rule.day_match is DayMatch.EITHER:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 FOLD_OCTETS = 75
@@ -78,7 +79,12 @@ def wall_line(name: str, wall: datetime, zone: ZoneInfo) -> str:
     """`NAME;TZID=zone:wall`, or `NAME:...Z` when the zone is UTC."""
     if is_utc(zone):
         return f"{name}:{wall_stamp(wall)}Z"
-    return f"{name};TZID={param_value(zone.key)}:{wall_stamp(wall)}"
+    return f"{name};TZID={_tzid(zone.key)}:{wall_stamp(wall)}"
+
+
+@lru_cache(maxsize=512)
+def _tzid(key: str) -> str:
+    return param_value(key)
 
 
 def instant_line(name: str, instant: datetime, zone: ZoneInfo) -> str:

@@ -89,31 +89,58 @@ def wall_plan(spec: ScheduleSpec, rule: WallRule, window: Window) -> Plan | None
     if context.remaining is not None and context.remaining <= 0:
         return None
     spans = spans_near_changes(spec.zone, window)
-    # Past the window (a yearly rule, say) only the engine's own search finds the next slot.
-    first = next(iter_slots(context, spans), None) or next_fire(spec, window.now,
-                                                                 window.run_count)
+    first = _first_slot(context, spans)
     if first is None:
         return None
     text = wall_rrule(rule)
-    series = None if text is None else wall_series(context, spans, first, text)
+    series = None if text is None else wall_series(context, spans, *first, text)
     return series or listed_walls(context, spans)
 
 
+def _first_slot(context: _Context,
+                spans: list[Span]) -> tuple[datetime, datetime | None] | None:
+    """The first slot after the floor, and its wall time when no offset change is near."""
+    wall = nth_wall(context.rule, local_wall(context.floor, context.zone), 1)
+    if wall is not None:
+        at = rfc_instant(wall, context.zone)
+        if context.floor < at <= context.end and all(span.low > at for span in spans):
+            return at, wall  # no offset change before it: the next wall time is the next slot
+    # Past the window (a yearly rule, say) only the engine's own search finds the next slot.
+    found = next(iter_slots(context, spans), None) or next_fire(
+        context.spec, context.window.now, context.window.run_count)
+    return None if found is None else (found, None)
+
+
 def wall_series(context: _Context, spans: list[Span], first: datetime,
-                text: str) -> Series | None:
+                first_wall_time: datetime | None, text: str) -> Series | None:
     """The corrected series; None if it cannot be written exactly (then list the slots)."""
-    start = _start_wall(context, first, spans)
+    start = first_wall_time or _start_wall(context, first, spans)
     if start is None:
         return None
     remaining = context.remaining
     last = None if remaining is None else last_fire(context, spans, remaining)
-    until = last or context.spec.end_at
-    fixes = corrections(context, spans, start, until)
+    end = last or context.spec.end_at
+    until = None if end is None else rrule_until(end, spans)
+    fixes = corrections(context, spans, start, (end, until))
     if any(_shadows(context.rule, at) for at in fixes.exdates):
         return None
     count = remaining + fixes.surplus if remaining is not None and until is None else None
     return Series(start, text, False, count=count, until=until,
                   exdates=tuple(fixes.exdates), rdates=tuple(fixes.rdates))
+
+
+def rrule_until(end: datetime, spans: list[Span]) -> datetime:
+    """UNTIL for a series whose last slot is `end`: past the span it falls in, if any.
+
+    Around a gap the RFC readings of wall times are out of order (in a 30-minute gap
+    02:14 reads as 02:44, after 02:35), and expanders stop at the first instance past
+    UNTIL. An UNTIL at the span's end is past all of them; the corrections EXDATE the
+    instances between the last slot and it.
+    """
+    for span in spans:
+        if span.low < end < span.high:
+            return span.high
+    return end
 
 
 def listed_walls(context: _Context, spans: list[Span]) -> Listed | None:
@@ -202,9 +229,14 @@ def last_fire(context: _Context, spans: list[Span], remaining: int) -> datetime 
 
 
 def corrections(context: _Context, spans: list[Span], start: datetime,
-                until: datetime | None) -> Corrections:
-    """Where the RRULE (from `start`, up to `until`) and apflow disagree, span by span."""
+                ends: tuple[datetime | None, datetime | None]) -> Corrections:
+    """Where the RRULE and apflow disagree, span by span.
+
+    `ends` is (the last real slot, the RRULE's UNTIL): slots up to the first, RRULE
+    instances from `start` up to the second.
+    """
     fixes = Corrections()
+    last, until = ends
     for span in spans:
         high = span.high if until is None else min(span.high, until)
         nearby = _walls_near(context.rule, span, high)
@@ -212,7 +244,8 @@ def corrections(context: _Context, spans: list[Span], start: datetime,
         if high > span.low and nearby:
             placed = [(wall, rfc_instant(wall, context.zone)) for wall in nearby]
             rfc = [at for wall, at in placed if wall >= start and span.low < at <= high]
-            _compare(fixes, rfc, real_slots(context, span, placed, span.low, high))
+            real_high = high if last is None else min(high, last)
+            _compare(fixes, rfc, real_slots(context, span, placed, span.low, real_high))
     return fixes
 
 
@@ -226,8 +259,8 @@ def real_slots(context: _Context, span: Span, placed: list[tuple[datetime, datet
     for wall, first in placed:
         candidates.add(first)
         candidates.add(wall.replace(tzinfo=context.zone, fold=1).astimezone(UTC))
-    return sorted(at for at in candidates if max(low, context.floor) < at <= high
-                  and matches(context.spec, at))
+    after = max(low, context.floor)
+    return sorted(at for at in candidates if after < at <= high and matches(context.spec, at))
 
 
 def _placed_near(context: _Context, span: Span,

@@ -98,7 +98,10 @@ class ChangeListener:
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
+        if conn is None:
+            return
+        conn.remove_termination_listener(self._on_terminated)  # its end is no news now
+        if not conn.is_closed():
             conn.terminate()
 
     async def close(self) -> None:
@@ -110,6 +113,7 @@ class ChangeListener:
                 await watch
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
+            conn.remove_termination_listener(self._on_terminated)
             try:
                 await asyncio.wait_for(conn.close(), PING_TIMEOUT)
             except Exception:  # closing is best effort; the server drops it either way

@@ -87,13 +87,15 @@ def _time_encoder(values: Values, name: str) -> Codec:
     return lambda value: values.time(value, name)
 
 
-def _enum_value(value: StrEnum | None) -> str | None:
-    return None if value is None else value.value
+def _enum_value(value: StrEnum | str | None) -> str | None:
+    return None if value is None else str(value)  # a member or its plain value
 
 
 def _encoder(shape: Shape[Any], name: str, values: Values) -> Codec | None:
     if name in shape.times:
-        return _time_encoder(values, name)
+        return _time_encoder(values, name)  # the naive check applies to every dialect
+    if values.native_types and name not in shape.enums:
+        return None
     if name in shape.jsons or name in shape.tuples:
         return values.json
     if name in shape.enums:
@@ -116,6 +118,8 @@ def _optional_enum(enum: type[StrEnum]) -> Codec:
 
 
 def _decoder(shape: Shape[Any], name: str, values: Values) -> Codec | None:
+    if values.native_types and name not in shape.enums and name not in shape.tuples:
+        return None
     if name in shape.times:
         return values.time_value
     if name in shape.jsons:

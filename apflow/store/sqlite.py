@@ -179,8 +179,9 @@ class SqliteStore(SqlStore):
     def __init__(self, path: str | Path) -> None:
         self._sqlite = SqliteDatabase(str(path))
         super().__init__(self._sqlite)
-        key = str(path) if str(path) == MEMORY else str(Path(path).resolve())
-        self._channel_key = f"{key}#{id(self)}" if key == MEMORY else key
+        # Stores on one file share change notifications; an in-memory database is its own.
+        self._channel_key = (f"{MEMORY}#{id(self)}" if str(path) == MEMORY
+                             else str(Path(path).resolve()))
         self._channel: LocalChannel | None = None
 
     @property

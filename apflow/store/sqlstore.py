@@ -32,13 +32,14 @@ from apflow.store.rows import (
     from_rows,
     params,
 )
-from apflow.store.values import aware
 
 FINISH_WIDTH = 7  # columns of one finish_runs row
+FINISHED_STATES = frozenset(state for state in RunState if state.finished)
 
 
-def _value(enum: Any) -> Any:
-    return None if enum is None else enum.value
+def _value(enum: Any) -> str | None:
+    """An enum filter as a parameter (a member or its plain value)."""
+    return None if enum is None else str(enum)
 
 
 def _run_order(run: Run) -> tuple[datetime, datetime, str]:
@@ -57,7 +58,8 @@ class SqlStore:
     # helpers -----------------------------------------------------------------------------
 
     def _time(self, value: datetime, name: str = "now") -> Any:
-        return self._values.time(aware(value, name), name)
+        """An instant as a parameter; InvalidParams naming `name` if it is naive."""
+        return self._values.time(value, name)
 
     def _tasks(self, rows: Sequence[Any]) -> list[Task]:
         return from_rows(TASK, rows, self._values)
@@ -164,7 +166,7 @@ class SqlStore:
         """Update only status/result/error/progress/updated_at of a task (the engine's write;
         never clobbers a concurrent definition change). A missing task is ignored."""
         async with self._db.write() as tx:
-            await tx.execute("set_task_outcome", task_id, self._time(now), status.value,
+            await tx.execute("set_task_outcome", task_id, self._time(now), str(status),
                              self._values.json(result), error, progress)
 
     async def reset_tasks(self, task_ids: Sequence[str], now: datetime) -> None:
@@ -245,10 +247,10 @@ class SqlStore:
             return self._values.time_value(await tx.fetchval("next_queued_at", user_id))
 
     def _finish_row(self, outcome: FinishedRun) -> tuple[Any, ...]:
-        if not outcome.state.finished:
-            raise InvalidParams(f"run {outcome.run_id}: {outcome.state.value} is not a "
-                                "finished state", field="state")
-        return (outcome.run_id, outcome.state.value,
+        if outcome.state not in FINISHED_STATES:
+            raise InvalidParams(f"run {outcome.run_id}: {outcome.state!s} is not a finished "
+                                "state", field="state")
+        return (outcome.run_id, str(outcome.state),
                 self._time(outcome.finished_at, "finished_at"), outcome.exit_code,
                 outcome.error, outcome.end_reason, self._values.json(outcome.result))
 

@@ -45,6 +45,10 @@ def aware(value: datetime, name: str) -> datetime:
 class Values(Protocol):
     """Parameter encoding and result decoding of one dialect."""
 
+    # True when the driver itself reads instants, JSON, booleans and floats back as Python
+    # values, so rows need no converting there (instants are still checked on the way in).
+    native_types: bool
+
     def time(self, value: datetime | None, name: str) -> Any:
         """An instant as a parameter (None stays None)."""
         ...
@@ -73,6 +77,8 @@ class Values(Protocol):
 class SqliteValues:
     """SQLite: INTEGER microseconds, JSON text, JSON arrays for lists and bulk rows."""
 
+    native_types = False
+
     def time(self, value: datetime | None, name: str) -> int | None:
         if value is None:
             return None
@@ -96,6 +102,8 @@ class SqliteValues:
 
 class PostgresValues:
     """PostgreSQL: asyncpg encodes datetimes and (with our codec) JSON; arrays per column."""
+
+    native_types = True
 
     def time(self, value: datetime | None, name: str) -> datetime | None:
         return None if value is None else aware(value, name)

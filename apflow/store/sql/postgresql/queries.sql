@@ -226,8 +226,9 @@ UPDATE runs SET cancel_requested = 'terminated'
 WHERE task_id = ANY($1::text[]) AND state = 'running' AND cancel_requested IS NULL;
 
 -- name: lock_claimable_tasks
--- Up to $3 tasks with queued runs due at $1 and a free slot, earliest run first; each is
--- locked for this transaction with a try-lock, so concurrent claimers split the tasks.
+-- Up to $3 tasks with due queued runs and a free slot, earliest first, each try-locked.
+-- The per-task advisory lock (held to commit) makes concurrent claimers split the tasks;
+-- whoever holds it recounts running runs in a later statement, so none overfills a task.
 SELECT task_id FROM (
     SELECT due.task_id
     FROM (
@@ -246,8 +247,8 @@ SELECT task_id FROM (
 WHERE pg_try_advisory_xact_lock(1095780936, hashtext(task_id));
 
 -- name: claim_runs
--- Start up to $3 queued runs of the locked tasks $6, oldest first, within each task's free
--- slots counted now (a deleted task has one slot).
+-- Start up to $3 queued runs of the locked tasks $6, oldest first, within their free slots.
+-- Free slots are counted now, after the locks were taken. A deleted task has one slot.
 WITH slots AS (
     SELECT locked.task_id,
            least($3, coalesce(tasks.max_concurrent, 1)
@@ -270,9 +271,10 @@ WITH slots AS (
 ), chosen AS (
     SELECT id FROM picks ORDER BY not_before, queued_at, id LIMIT $3
 ), claimable AS (
-    SELECT id FROM runs
-    WHERE id IN (SELECT id FROM chosen) AND state = 'queued'
-    FOR UPDATE SKIP LOCKED
+    SELECT runs.id
+    FROM chosen JOIN runs ON runs.id = chosen.id
+    WHERE runs.state = 'queued'
+    FOR UPDATE OF runs SKIP LOCKED
 )
 UPDATE runs SET state = 'running', started_at = $1, node = $4, lease_expires_at = $5
 FROM claimable

@@ -5,8 +5,8 @@
 -- Writes run inside the store's single BEGIN IMMEDIATE transaction: no row locks needed.
 
 -- name: configure_connection
--- Every connection: wait when busy (first: switching to WAL needs the lock), WAL, durable
--- enough for a scheduler, foreign keys.
+-- Every connection: wait when busy, WAL, synchronous=NORMAL, foreign keys.
+-- busy_timeout comes first: switching a new file to WAL needs the lock.
 PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -270,8 +270,8 @@ SELECT due.task_id
     LIMIT ?3;
 
 -- name: claim_runs
--- Start up to ?3 queued runs of the tasks ?6, oldest first, within each task's free slots
--- (a deleted task has one slot).
+-- Start up to ?3 queued runs of the tasks ?6, oldest first, within their free slots.
+-- A deleted task has one slot.
 WITH slots AS MATERIALIZED (  -- counted once per task, not once per run
     SELECT locked.value AS task_id,
            min(?3, coalesce(tasks.max_concurrent, 1)
