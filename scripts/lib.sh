@@ -38,6 +38,10 @@ _package_missing() { # feature -> prints the Debian package when the feature is 
             echo python3-venv
         ;;
     postgres) postgres_bindir >/dev/null || echo postgresql ;;
+    signing) # the webhook-signing snippets we generate are run for real by the tests
+        command -v curl >/dev/null || echo curl
+        command -v openssl >/dev/null || echo openssl
+        ;;
     docker)
         if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
             echo docker.io

@@ -104,6 +104,7 @@ def parse_exclusions(ics: bytes, *, source: str) -> ExclusionCalendar:
         raise too_many
     for event in events:
         _check_event(event, source)
+    _check_calendar_zone(calendar, source)
     return ExclusionCalendar(source, calendar, _query(calendar, source))
 
 
@@ -122,6 +123,17 @@ def _parse(ics: bytes, source: str) -> Calendar:
         raise InvalidParams(f"{source}: not a valid iCalendar file: expected a VCALENDAR, "
                             f"found {found}", field=FIELD)
     return calendar
+
+
+def _check_calendar_zone(calendar: Calendar, source: str) -> None:
+    zone = calendar.get("X-WR-TIMEZONE")
+    if zone is None:
+        return
+    try:
+        validate_timezone(str(zone))
+    except InvalidParams:
+        raise InvalidParams(f"{source}: X-WR-TIMEZONE {str(zone)[:60]!r} is not a known "
+                            "time zone", field=FIELD) from None
 
 
 def _check_event(event: Any, source: str) -> None:

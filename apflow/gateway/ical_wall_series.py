@@ -156,8 +156,7 @@ def listed_walls(context: _Context, spans: list[Span]) -> Listed | None:
 
 
 def iter_slots(context: _Context, spans: list[Span]) -> Iterator[datetime]:
-    """apflow's slots in (floor, end], in order: wall times one for one, the engine's near
-    offset changes."""
+    """apflow's slots in (floor, end] in order; near offset changes the engine decides."""
     cursor, end = context.floor, context.end
     for span in [*spans, None]:
         stop = end if span is None else min(span.low, end)

@@ -117,6 +117,8 @@ def test_covers_refuses_a_naive_instant_and_an_unknown_zone(
     (calendar(*event("DTSTART;TZID=Mars/Olympus:20240101T000000")),
      "unknown time zone 'Mars/Olympus'"),
     ("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".encode("utf-16"), "not a valid iCalendar file"),
+    (calendar(*event("DTSTART;VALUE=DATE:20241225"), header=("X-WR-TIMEZONE:Mars/Base",)),
+     "X-WR-TIMEZONE 'Mars/Base' is not a known time zone"),
 ])
 def test_a_malformed_file_is_refused_with_a_reason(ics: bytes, reason: str) -> None:
     with pytest.raises(InvalidParams, match=r"^exclusion_calendar: bad.ics: ") as raised:
