@@ -22,6 +22,13 @@ class ApflowError(Exception):
         self.field = field
 
 
+class UnknownMethod(ApflowError):
+    """Method not found."""
+
+    rpc_code = -32601
+    http_status = 404
+
+
 class InvalidParams(ApflowError):
     """Invalid parameters."""
 

@@ -33,6 +33,11 @@ class RunContext:
     graceful_stop_seconds: float = 5.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def inputs(self) -> Mapping[str, Any]:
+        """The task's inputs (a Python executor's arguments)."""
+        return self.task.inputs
+
 
 @dataclass(frozen=True)
 class ExecutionResult:
