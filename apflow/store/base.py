@@ -66,6 +66,17 @@ class FinishedRun:
     result: object = None
 
 
+@dataclass(frozen=True)
+class TaskOutcome:
+    """Status/result/error/progress the engine records on a task (set_task_outcomes)."""
+
+    task_id: str
+    status: TaskStatus
+    result: object = None
+    error: str | None = None
+    progress: float | None = None
+
+
 class Store(Protocol):
     """Persistence for tasks, the occurrence ledger, runs, logs and nodes."""
 
@@ -105,6 +116,14 @@ class Store(Protocol):
                                progress: float | None = None) -> None:
         """Update only status/result/error/progress/updated_at of a task (the engine's write;
         never clobbers a concurrent definition change). A missing task is ignored."""
+
+    async def set_task_outcomes(self, outcomes: Sequence[TaskOutcome], now: datetime) -> None:
+        """set_task_outcome for each of `outcomes`, in order, in one transaction (the
+        dispatcher's batched write); missing tasks are ignored."""
+
+    async def parents_among(self, task_ids: Sequence[str]) -> set[str]:
+        """The ids among `task_ids` that have at least one child task (one query per batch
+        of claimed runs: those runs drive task trees)."""
 
     async def reset_tasks(self, task_ids: Sequence[str], now: datetime) -> None:
         """Set tasks back to pending with result, error and progress cleared (tree re-run)."""

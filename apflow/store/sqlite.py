@@ -1,9 +1,14 @@
 """The SQLite store: one aiosqlite connection, WAL, every write in BEGIN IMMEDIATE.
 
-One connection serialised by an asyncio.Lock is the whole concurrency story within a process:
-a claim or a fire is one transaction nobody can interleave with. Other processes on the same
-file wait on SQLite's own write lock (busy_timeout). Reads share the connection and the lock,
-so they never see a half-done write of this process.
+One connection serialised by an asyncio.Lock is the whole concurrency story of writes within a
+process: a claim or a fire is one transaction nobody can interleave with. Other processes on
+the same file wait on SQLite's own write lock (busy_timeout).
+
+Reads go to a small pool of read-only connections of their own (WAL lets readers run beside
+the writer), so an API read never queues behind a claim or a fire, and several reads overlap
+while the event loop serves HTTP. A reader sees only committed data: never a half-done write.
+Each read block is one statement in practice, and a statement reads one snapshot. An
+in-memory database has one connection only, so there reads share the writer's.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ MEMORY = ":memory:"
 MIN_SQLITE = (3, 37, 0)
 BUSY_RETRY_SECONDS = 5.0
 BUSY_RETRY_PAUSE = 0.02
+READERS = 2  # read-only connections per store (each is a thread in aiosqlite)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -97,6 +103,9 @@ class SqliteDatabase:
         self._sql = queries(self.dialect)
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._readers: list[aiosqlite.Connection] = []
+        self._reader_lock = asyncio.Lock()
 
     async def connect(self) -> None:
         """Open the file (creating it and its directory) and configure the connection."""
@@ -133,10 +142,26 @@ class SqliteDatabase:
             await asyncio.sleep(BUSY_RETRY_PAUSE)
 
     async def close(self) -> None:
+        readers, self._readers = self._readers, []
+        self._idle_readers = asyncio.Queue()
+        for reader in readers:
+            await reader.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
                 await conn.close()
+
+    async def _reader(self) -> aiosqlite.Connection:
+        """An idle read-only connection, opened on demand up to READERS."""
+        if self._idle_readers.empty():
+            async with self._reader_lock:
+                if self._idle_readers.empty() and len(self._readers) < READERS:
+                    reader = await aiosqlite.connect(self.path, isolation_level=None)
+                    reader.row_factory = sqlite3.Row
+                    await reader.executescript(self._sql["configure_reader"])
+                    self._readers.append(reader)
+                    return reader
+        return await self._idle_readers.get()
 
     def _connection(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -165,10 +190,21 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteTx]:
-        async with self._lock:
-            conn = self._connection()
+        if self.path == MEMORY:
+            async with self._lock:
+                conn = self._connection()
+                with wrap_errors():
+                    yield SqliteTx(conn, self._sql)
+            return
+        self._connection()  # refuse reads on a closed store
+        with wrap_errors():
+            reader = await self._reader()
+        try:
             with wrap_errors():
-                yield SqliteTx(conn, self._sql)
+                yield SqliteTx(reader, self._sql)
+        finally:
+            if reader in self._readers:
+                self._idle_readers.put_nowait(reader)
 
 
 class SqliteStore(SqlStore):

@@ -4,6 +4,7 @@ and its driver adapter (`sqlite.py`, `postgres.py`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,14 @@ from apflow.domain.enums import RunState, TaskStatus
 from apflow.domain.errors import Conflict, InvalidParams, NotFound
 from apflow.domain.models import LogChunk, Node, Occurrence, Run, Task
 from apflow.domain.plans import Plan
-from apflow.store.base import FinishedRun, OccurrenceFilter, Planner, RunFilter, TaskFilter
+from apflow.store.base import (
+    FinishedRun,
+    OccurrenceFilter,
+    Planner,
+    RunFilter,
+    TaskFilter,
+    TaskOutcome,
+)
 from apflow.store.database import Database, Tx
 from apflow.store.firing import (
     apply_plans,
@@ -34,6 +42,7 @@ from apflow.store.rows import (
 )
 
 FINISH_WIDTH = 7  # columns of one finish_runs row
+OUTCOME_WIDTH = 5  # columns of one set_task_outcomes row
 FINISHED_STATES = frozenset(state for state in RunState if state.finished)
 
 
@@ -42,8 +51,23 @@ def _value(enum: Any) -> str | None:
     return None if enum is None else str(enum)
 
 
+def _last_outcome_of_each_task(outcomes: Sequence[TaskOutcome]) -> list[TaskOutcome]:
+    """One outcome per task with the effect of applying `outcomes` in order: the last one,
+    keeping the last progress given (a None progress leaves the stored one)."""
+    merged: dict[str, TaskOutcome] = {}
+    for outcome in outcomes:
+        earlier = merged.pop(outcome.task_id, None)
+        if outcome.progress is None and earlier is not None and earlier.progress is not None:
+            outcome = replace(outcome, progress=earlier.progress)
+        merged[outcome.task_id] = outcome
+    return list(merged.values())
+
+
 def _run_order(run: Run) -> tuple[datetime, datetime, str]:
     return run.not_before, run.queued_at, run.id
+
+
+SIGNATURE_PURGE_SECONDS = 60.0  # how often used webhook signatures past their window go
 
 
 class SqlStore:
@@ -54,6 +78,7 @@ class SqlStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._values = db.values
+        self._signatures_purged_at: datetime | None = None
 
     # helpers -----------------------------------------------------------------------------
 
@@ -168,6 +193,26 @@ class SqlStore:
         async with self._db.write() as tx:
             await tx.execute("set_task_outcome", task_id, self._time(now), str(status),
                              self._values.json(result), error, progress)
+
+    async def set_task_outcomes(self, outcomes: Sequence[TaskOutcome], now: datetime) -> None:
+        """set_task_outcome for each of `outcomes`, in order, in one transaction; missing
+        tasks are ignored (a task listed twice ends with its last outcome)."""
+        stamp = self._time(now)
+        if not outcomes:
+            return
+        rows = [(o.task_id, str(o.status), self._values.json(o.result), o.error, o.progress)
+                for o in _last_outcome_of_each_task(outcomes)]
+        async with self._db.write() as tx:
+            await tx.execute("set_task_outcomes", *self._values.rows(rows, OUTCOME_WIDTH),
+                             stamp)
+
+    async def parents_among(self, task_ids: Sequence[str]) -> set[str]:
+        """The ids among `task_ids` that have at least one child task."""
+        if not task_ids:
+            return set()
+        async with self._db.read() as tx:
+            rows = await tx.fetch("parents_among", self._values.ids(task_ids))
+        return {str(row[0]) for row in rows}
 
     async def reset_tasks(self, task_ids: Sequence[str], now: datetime) -> None:
         """Set tasks back to pending with result, error and progress cleared (tree re-run)."""
@@ -386,12 +431,19 @@ class SqlStore:
     async def remember_signature(self, digest: str, now: datetime,
                                  expires_at: datetime) -> bool:
         """True if `digest` was not seen before (and is now remembered until expires_at);
-        expired digests are forgotten."""
+        expired digests are forgotten (an expired one counts as unseen at once; the rows
+        themselves are deleted at most once per SIGNATURE_PURGE_SECONDS, not on every call)."""
         stamp = self._time(now)
+        purge = self._signatures_purged_at is None or \
+            (now - self._signatures_purged_at).total_seconds() >= SIGNATURE_PURGE_SECONDS \
+            or now < self._signatures_purged_at
         async with self._db.write() as tx:
-            await tx.execute("purge_signatures", stamp)
+            if purge:
+                await tx.execute("purge_signatures", stamp)
             row = await tx.fetchrow("remember_signature", digest,
                                     self._time(expires_at, "expires_at"), stamp)
+        if purge:
+            self._signatures_purged_at = now
         return row is not None
 
     async def rate_limit_hit(self, key: str, window_start: datetime, now: datetime) -> int:

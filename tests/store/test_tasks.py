@@ -18,7 +18,7 @@ from apflow.domain.enums import (
     TaskStatus,
 )
 from apflow.domain.errors import Conflict, InvalidParams, NotFound
-from apflow.store.base import OccurrenceFilter, RunFilter, TaskFilter
+from apflow.store.base import OccurrenceFilter, RunFilter, TaskFilter, TaskOutcome
 from apflow.store.sqlstore import SqlStore
 from tests.store.builders import T0, a_run, a_schedule, a_slot, a_task, at
 
@@ -213,6 +213,67 @@ async def test_set_task_outcome_of_a_missing_task_is_ignored(store: SqlStore) ->
     await store.set_task_outcome("gone", at(1), status=TaskStatus.FAILED, error="x")
 
 
+async def test_set_task_outcomes_writes_each_outcome_field(store: SqlStore) -> None:
+    await store.create_task(a_task("a", progress=0.5))
+    await store.create_task(a_task("b", error="old"))
+    await store.set_task_outcomes([
+        TaskOutcome("a", TaskStatus.COMPLETED, result={"rows": 3}),
+        TaskOutcome("b", TaskStatus.FAILED, error="exit code 2", progress=1.0),
+    ], at(100))
+    a, b = await store.get_task("a"), await store.get_task("b")
+    assert (a.status, a.result, a.error, a.progress, a.updated_at) == (
+        TaskStatus.COMPLETED, {"rows": 3}, None, 0.5, at(100))
+    assert (b.status, b.result, b.error, b.progress, b.updated_at) == (
+        TaskStatus.FAILED, None, "exit code 2", 1.0, at(100))
+
+
+async def test_set_task_outcomes_applies_a_task_listed_twice_in_order(store: SqlStore) -> None:
+    await store.create_task(a_task("a"))
+    await store.set_task_outcomes([TaskOutcome("a", TaskStatus.IN_PROGRESS),
+                                   TaskOutcome("a", TaskStatus.COMPLETED, result=1)], at(1))
+    a = await store.get_task("a")
+    assert (a.status, a.result) == (TaskStatus.COMPLETED, 1)
+
+
+async def test_set_task_outcomes_keeps_the_last_progress_given_for_a_task(
+        store: SqlStore) -> None:
+    await store.create_task(a_task("a", progress=0.1))
+    await store.set_task_outcomes([TaskOutcome("a", TaskStatus.IN_PROGRESS, progress=0.5),
+                                   TaskOutcome("a", TaskStatus.FAILED, error="boom")], at(1))
+    a = await store.get_task("a")
+    assert (a.status, a.error, a.progress) == (TaskStatus.FAILED, "boom", 0.5)
+
+
+async def test_set_task_outcomes_ignores_missing_tasks_and_empty_batches(
+        store: SqlStore) -> None:
+    await store.create_task(a_task("a"))
+    await store.set_task_outcomes([], at(1))
+    await store.set_task_outcomes([TaskOutcome("gone", TaskStatus.FAILED),
+                                   TaskOutcome("a", TaskStatus.CANCELLED)], at(2))
+    assert (await store.get_task("a")).status is TaskStatus.CANCELLED
+
+
+async def test_set_task_outcomes_is_one_transaction(store: SqlStore) -> None:
+    await store.create_task(a_task("a"))
+    await store.create_task(a_task("b"))
+    with pytest.raises(InvalidParams):
+        await store.set_task_outcomes([TaskOutcome("a", TaskStatus.COMPLETED),
+                                       TaskOutcome("b", TaskStatus.COMPLETED,
+                                                   result=object())], at(1))
+    assert (await store.get_task("a")).status is TaskStatus.PENDING
+
+
+async def test_parents_among_names_the_listed_tasks_that_have_children(
+        store: SqlStore) -> None:
+    for task in (a_task("root"), a_task("mid", parent_id="root"),
+                 a_task("leaf", parent_id="mid"), a_task("alone"),
+                 a_task("other"), a_task("other_child", parent_id="other")):
+        await store.create_task(task)
+    assert await store.parents_among(["root", "mid", "leaf", "alone", "unknown"]) == {
+        "root", "mid"}
+    assert await store.parents_among([]) == set()
+
+
 async def test_reset_tasks_sets_them_pending_and_clears_the_outcome(store: SqlStore) -> None:
     await store.create_task(a_task("a", status=TaskStatus.FAILED, result=[1], error="e",
                                    progress=1.0))
@@ -269,6 +330,8 @@ NAIVE_CALLS: dict[str, Any] = {
     "heartbeat_runs": lambda s: s.heartbeat_runs("n", ["r"], at(0), NAIVE),
     "set_task_outcome": lambda s: s.set_task_outcome("t1", NAIVE, status=TaskStatus.FAILED),
     "reset_tasks": lambda s: s.reset_tasks(["t1"], NAIVE),
+    "set_task_outcomes": lambda s: s.set_task_outcomes(
+        [TaskOutcome("t1", TaskStatus.FAILED)], NAIVE),
     "update_task": lambda s: s.update_task(a_task(), expected_updated_at=NAIVE),
     "list_occurrences": lambda s: s.list_occurrences(OccurrenceFilter(since=NAIVE)),
     "remember_signature": lambda s: s.remember_signature("d", NAIVE, at(1)),

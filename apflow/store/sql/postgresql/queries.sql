@@ -142,6 +142,18 @@ UPDATE tasks SET status = $3, result = $4, error = $5, progress = coalesce($6, p
                  updated_at = $2
 WHERE id = $1;
 
+-- name: set_task_outcomes
+-- set_task_outcome for many tasks (one array per column).
+UPDATE tasks SET status = outcome.status, result = outcome.result, error = outcome.error,
+                 progress = coalesce(outcome.progress, tasks.progress), updated_at = $6
+FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::double precision[])
+     AS outcome (task_id, status, result, error, progress)
+WHERE tasks.id = outcome.task_id;
+
+-- name: parents_among
+-- The ids among a list that have at least one child task.
+SELECT DISTINCT parent_id FROM tasks WHERE parent_id = ANY($1::text[]);
+
 -- name: reset_tasks
 -- Back to pending with result, error and progress cleared.
 UPDATE tasks SET status = 'pending', result = NULL, error = NULL, progress = 0, updated_at = $2

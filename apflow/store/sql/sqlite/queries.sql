@@ -12,6 +12,11 @@ PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 
+-- name: configure_reader
+-- Read-only connections: wait when busy, never write.
+PRAGMA busy_timeout = 5000;
+PRAGMA query_only = ON;
+
 -- name: begin_immediate
 -- Start a write transaction holding the database's write lock from the first statement.
 BEGIN IMMEDIATE;
@@ -158,6 +163,22 @@ WHERE (?1 IS NULL OR user_id = ?1)
 UPDATE tasks SET status = ?3, result = ?4, error = ?5, progress = coalesce(?6, progress),
                  updated_at = ?2
 WHERE id = ?1;
+
+-- name: set_task_outcomes
+-- set_task_outcome for many tasks (a JSON array of [id, status, result, error, progress]).
+UPDATE tasks SET status = outcome.status, result = outcome.result, error = outcome.error,
+                 progress = coalesce(outcome.progress, tasks.progress), updated_at = ?2
+FROM (SELECT json_extract(value, '$[0]') AS task_id,
+             json_extract(value, '$[1]') AS status,
+             json_extract(value, '$[2]') AS result,
+             json_extract(value, '$[3]') AS error,
+             json_extract(value, '$[4]') AS progress
+      FROM json_each(?1)) AS outcome
+WHERE tasks.id = outcome.task_id;
+
+-- name: parents_among
+-- The ids among a list that have at least one child task.
+SELECT DISTINCT parent_id FROM tasks WHERE parent_id IN (SELECT value FROM json_each(?1));
 
 -- name: reset_tasks
 -- Back to pending with result, error and progress cleared.
