@@ -1,0 +1,136 @@
+"""The iCalendar feed's use case: which tasks a caller's calendar shows, and its validators.
+
+The service may not import the gateway (the import contract keeps the core free of
+adapters), so the renderer, `apflow.gateway.ical_export.export_calendar`, is installed by
+whoever composes the process: `apflow.api.calendar.add_calendar_routes` for the server and
+the CLI's `scheduler export-ical` for local use (`install_calendar_renderer`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from apflow.domain.errors import Forbidden, UnknownMethod
+from apflow.domain.models import Task
+from apflow.service.context import Context
+from apflow.service.params import Params, check_text
+from apflow.store.base import TaskFilter
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+DEFAULT_HORIZON_DAYS = 30
+MAX_HORIZON_DAYS = 3660
+MAX_NAME_LENGTH = 200
+# The feed changes with time as well as with the tasks (its window moves): validators are
+# good for one such bucket, so a client revalidating within the hour gets 304s.
+VALIDATOR_BUCKET_SECONDS = 3600
+
+
+class CalendarRenderer(Protocol):
+    """`export_calendar` of apflow.gateway.ical_export."""
+
+    def __call__(self, tasks: Sequence[Task], *, now: datetime, calendar_name: str = ...,
+                 horizon_days: int = ..., enabled_only: bool = ...) -> bytes: ...
+
+
+_renderer: list[CalendarRenderer] = []
+
+
+def install_calendar_renderer(render: CalendarRenderer) -> None:
+    """Make `render` the iCalendar renderer of this process (idempotent)."""
+    _renderer[:] = [render]
+
+
+class CalendarUnavailable(UnknownMethod):
+    """Method not available: iCalendar export is not installed in this process."""
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What one export asks for."""
+
+    calendar_name: str = "apflow"
+    enabled_only: bool = True
+    limit: int = DEFAULT_LIMIT
+    user_id: str | None = None  # admins only: another user's tasks
+    horizon_days: int = DEFAULT_HORIZON_DAYS
+
+
+@dataclass(frozen=True)
+class Feed:
+    """An export: the .ics bytes, how many tasks it covers, and its HTTP validators."""
+
+    content: bytes
+    count: int
+    etag: str
+    last_modified: datetime
+
+
+def read_options(params: Params) -> FeedOptions:
+    """FeedOptions from JSON-RPC params (also what the HTTP feed's query maps to)."""
+    name = params.raw("calendar_name", None)
+    options = FeedOptions(
+        calendar_name="apflow" if name is None else check_text(
+            name, "calendar_name", max_length=MAX_NAME_LENGTH, allow_empty=False,
+            single_line=True),
+        enabled_only=params.flag("enabled_only", True),
+        limit=params.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        user_id=params.optional_id("user_id"),
+        horizon_days=params.integer("horizon_days", DEFAULT_HORIZON_DAYS, 1, MAX_HORIZON_DAYS),
+    )
+    params.done()
+    return options
+
+
+async def build_feed(ctx: Context, options: FeedOptions) -> Feed:
+    """The caller's scheduled tasks (admins: everyone's, or `user_id`'s) as iCalendar."""
+    if not _renderer:
+        raise CalendarUnavailable()
+    owner = feed_owner(ctx, options.user_id)
+    flt = TaskFilter(user_id=owner, scheduled_only=True,
+                     schedule_enabled=True if options.enabled_only else None)
+    tasks = await ctx.store.list_tasks(flt, limit=options.limit)
+    now = ctx.clock.now()
+    content = _renderer[0](tasks, now=now, calendar_name=options.calendar_name,
+                           horizon_days=options.horizon_days,
+                           enabled_only=options.enabled_only)
+    return Feed(content, len(tasks), validator(tasks, options, now),
+                last_modified(tasks, now))
+
+
+def feed_owner(ctx: Context, requested: str | None) -> str | None:
+    """Whose tasks: the caller's own; an admin's choice (None: everyone's)."""
+    if requested is not None and requested != ctx.principal.user_id \
+            and not ctx.principal.is_admin:
+        raise Forbidden("only an admin may export another user's calendar", field="user_id")
+    return ctx.owner_filter(requested)
+
+
+def validator(tasks: Sequence[Task], options: FeedOptions, now: datetime) -> str:
+    """A strong ETag: the options, each task's id and version, and the hour; a deleted or
+    edited task, or the next hour, changes it."""
+    digest = hashlib.sha256(repr((options, _bucket(now))).encode())
+    for task in tasks:
+        digest.update(f"\n{task.id}\x00{task.updated_at.isoformat()}".encode())
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+def last_modified(tasks: Sequence[Task], now: datetime) -> datetime:
+    """The newest task version or the start of the hour, whichever is later."""
+    bucket = datetime.fromtimestamp(_bucket(now) * VALIDATOR_BUCKET_SECONDS, now.tzinfo)
+    return max([bucket, *(task.updated_at for task in tasks)])
+
+
+def _bucket(now: datetime) -> int:
+    return int(now.timestamp()) // VALIDATOR_BUCKET_SECONDS
+
+
+async def export_ical(ctx: Context, params: Params) -> dict[str, Any]:
+    """tasks.scheduled.export-ical: {"content": <ics text>, "count": <tasks>}."""
+    feed = await build_feed(ctx, read_options(params))
+    return {"content": feed.content.decode("utf-8"), "count": feed.count,
+            "etag": feed.etag}
