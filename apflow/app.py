@@ -1,4 +1,5 @@
-"""`apflow serve`: the HTTP server on one event loop, stopped cleanly by SIGINT/SIGTERM."""
+"""`apflow serve`: the HTTP API and this node's engine on one event loop, stopped cleanly by
+SIGINT/SIGTERM (the engine drains its running runs before the store closes)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ logger = logging.getLogger(__name__)
 
 async def serve(config: Config, host: str | None = None, port: int | None = None, *,
                 on_ready: Callable[[str, int], None] | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; the store is opened (and migrated) before listening."""
+    """Serve until SIGINT or SIGTERM; the store is opened (and migrated) and the engine
+    started before listening."""
     host = host or config.api.host
     port = config.api.port if port is None else port
-    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
-    await runner.setup()
+    stop = stop_on_signals()  # before anything starts, so an early signal still stops cleanly
+    runner = web.AppRunner(create_app(config, run_engine=True), access_log=None,
+                           handle_signals=False)
     try:
+        await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_port = bound_port_of(runner, port)
@@ -30,10 +34,13 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
                                       "port": bound_port})
         if on_ready is not None:
             on_ready(host, bound_port)
-        await wait_for_stop_signal()
+        await stop.wait()
         logger.info("stopping", extra={"action": "serve_stopping"})
     finally:
-        await runner.cleanup()
+        try:
+            await runner.cleanup()
+        finally:
+            remove_signal_handlers()
 
 
 def bound_port_of(runner: web.AppRunner, requested: int) -> int:
@@ -44,14 +51,19 @@ def bound_port_of(runner: web.AppRunner, requested: int) -> int:
     return requested
 
 
-async def wait_for_stop_signal() -> None:
-    """Return on the first SIGINT or SIGTERM."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (a second one while stopping changes nothing)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    return stop
+
+
+def remove_signal_handlers() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.remove_signal_handler(sig)

@@ -1,29 +1,47 @@
-"""The aiohttp application factory: routes, typed state, and the store's lifetime."""
+"""The aiohttp application factory: routes, typed state, and the lifetime of what they use."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from apflow.api.calendar import add_calendar_routes
 from apflow.api.health import health
-from apflow.api.keys import CLOCK, CONFIG, STORE
+from apflow.api.keys import CLOCK, CONFIG, ENGINE, SERVICE, STORE
+from apflow.api.rpc import handle_rpc
+from apflow.api.webhook import add_webhook_routes
 from apflow.clock import Clock, SystemClock
 from apflow.config import Config
+from apflow.service import Service
 from apflow.store import open_store
 from apflow.store.base import Store
 
+if TYPE_CHECKING:
+    from apflow.engine.engine import Engine
+    from apflow.executors.registry import ExecutorRegistry
 
-def create_app(config: Config, *, store: Store | None = None,
-               clock: Clock | None = None) -> web.Application:
-    """Build the app; the store is opened and closed with it unless one is passed in."""
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(config: Config, *, store: Store | None = None, clock: Clock | None = None,
+               run_engine: bool = False,
+               engine_registry: ExecutorRegistry | None = None) -> web.Application:
+    """Build the app; the store (opened unless passed in), the engine when `run_engine`,
+    and the service live and die with it."""
     app = web.Application(client_max_size=config.api.max_body_bytes,
                           middlewares=[security_headers])
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
     app[STORE] = store if store is not None else open_store(config.database_url)
     app.cleanup_ctx.append(store_lifetime)
+    app.cleanup_ctx.append(service_lifetime(run_engine, engine_registry))
     app.router.add_get("/health", health)
+    app.router.add_post("/tasks", handle_rpc)
+    app.router.add_post("/tasks/", handle_rpc)
+    add_webhook_routes(app)
+    add_calendar_routes(app)
     return app
 
 
@@ -35,6 +53,36 @@ async def store_lifetime(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+def service_lifetime(run_engine: bool,
+                     registry: ExecutorRegistry | None) -> CleanupContext:
+    """The engine (if asked for) and the service, between the store opening and closing."""
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        engine = await start_engine(app, registry) if run_engine else None
+        app[ENGINE] = engine
+        try:
+            service = Service(app[STORE], app[CLOCK], engine, app[CONFIG], registry=registry)
+            app[SERVICE] = service
+            try:
+                yield
+            finally:
+                await service.close()
+        finally:
+            if engine is not None:
+                await engine.stop(drain=True)
+
+    return lifetime
+
+
+async def start_engine(app: web.Application, registry: ExecutorRegistry | None) -> Engine:
+    """This node's scheduler, dispatcher and heartbeat, on the app's event loop."""
+    from apflow.engine.factory import build_engine  # only an app that runs one needs it
+
+    engine = build_engine(app[STORE], app[CLOCK], app[CONFIG], registry=registry)
+    await engine.start()
+    return engine
 
 
 @web.middleware
