@@ -20,12 +20,10 @@ from apflow.api.auth import principal_from_request
 from apflow.api.keys import CLOCK, CONFIG, SERVICE
 from apflow.api.webhook import context_for, error_response
 from apflow.domain.errors import ApflowError, InvalidParams, Unauthenticated
-from apflow.gateway.ical_export import export_calendar
 from apflow.service import Principal
 from apflow.service.calendar import (
     Feed,
     build_feed,
-    install_calendar_renderer,
     read_options,
 )
 from apflow.service.params import Params
@@ -43,9 +41,7 @@ _FLAG_FIELDS = ("enabled_only",)
 
 
 def add_calendar_routes(app: web.Application) -> None:
-    """Add the feed route and install the iCalendar renderer the service methods use
-    (tasks.scheduled.export-ical)."""
-    install_calendar_renderer(export_calendar)
+    """Add the feed route."""
     app.router.add_get(ROUTE, ical_feed)
 
 

@@ -166,10 +166,6 @@ def export_ical(ctx: click.Context, output: Path | None, user_id: str | None,
                 calendar_name: str | None, include_disabled: bool,
                 horizon_days: int | None) -> None:
     """Scheduled tasks as an iCalendar (.ics) file (tasks.scheduled.export-ical)."""
-    from apflow.gateway.ical_export import export_calendar
-    from apflow.service.calendar import install_calendar_renderer
-
-    install_calendar_renderer(export_calendar)  # for the local backend; a server has its own
     params = drop_none({"user_id": user_id, "calendar_name": calendar_name,
                         "enabled_only": not include_disabled, "horizon_days": horizon_days})
     result = call(ctx, "tasks.scheduled.export-ical", params)

@@ -1,9 +1,6 @@
 """The iCalendar feed's use case: which tasks a caller's calendar shows, and its validators.
 
-The service may not import the gateway (the import contract keeps the core free of
-adapters), so the renderer, `apflow.gateway.ical_export.export_calendar`, is installed by
-whoever composes the process: `apflow.api.calendar.add_calendar_routes` for the server and
-the CLI's `scheduler export-ical` for local use (`install_calendar_renderer`).
+The rendering itself is the gateway's pure exporter (apflow.gateway.ical_export).
 """
 
 from __future__ import annotations
@@ -12,10 +9,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from apflow.domain.errors import Forbidden, UnknownMethod
+from apflow.domain.errors import Forbidden
 from apflow.domain.models import Task
+from apflow.gateway.ical_export import export_calendar
 from apflow.service.context import Context
 from apflow.service.params import Params, check_text
 from apflow.store.base import TaskFilter
@@ -28,25 +26,6 @@ MAX_NAME_LENGTH = 200
 # The feed changes with time as well as with the tasks (its window moves): validators are
 # good for one such bucket, so a client revalidating within the hour gets 304s.
 VALIDATOR_BUCKET_SECONDS = 3600
-
-
-class CalendarRenderer(Protocol):
-    """`export_calendar` of apflow.gateway.ical_export."""
-
-    def __call__(self, tasks: Sequence[Task], *, now: datetime, calendar_name: str = ...,
-                 horizon_days: int = ..., enabled_only: bool = ...) -> bytes: ...
-
-
-_renderer: list[CalendarRenderer] = []
-
-
-def install_calendar_renderer(render: CalendarRenderer) -> None:
-    """Make `render` the iCalendar renderer of this process (idempotent)."""
-    _renderer[:] = [render]
-
-
-class CalendarUnavailable(UnknownMethod):
-    """Method not available: iCalendar export is not installed in this process."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +67,12 @@ def read_options(params: Params) -> FeedOptions:
 
 async def build_feed(ctx: Context, options: FeedOptions) -> Feed:
     """The caller's scheduled tasks (admins: everyone's, or `user_id`'s) as iCalendar."""
-    if not _renderer:
-        raise CalendarUnavailable()
     owner = feed_owner(ctx, options.user_id)
     flt = TaskFilter(user_id=owner, scheduled_only=True,
                      schedule_enabled=True if options.enabled_only else None)
     tasks = await ctx.store.list_tasks(flt, limit=options.limit)
     now = ctx.clock.now()
-    content = _renderer[0](tasks, now=now, calendar_name=options.calendar_name,
+    content = export_calendar(tasks, now=now, calendar_name=options.calendar_name,
                            horizon_days=options.horizon_days,
                            enabled_only=options.enabled_only)
     return Feed(content, len(tasks), validator(tasks, options, now),

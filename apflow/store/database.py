@@ -61,3 +61,8 @@ class Database(Protocol):
     def read(self) -> AbstractAsyncContextManager[Tx]:
         """A connection for reads (no transaction)."""
         ...
+
+    def lookup(self) -> AbstractAsyncContextManager[Tx]:
+        """A connection for one read by primary key (get_task, get_run): the hot path of the
+        API and the webhook gateway. Same answers as `read`, possibly served faster."""
+        ...

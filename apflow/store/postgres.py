@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -143,6 +143,9 @@ class PostgresDatabase:
         with wrap_errors():
             async with pool.acquire() as conn:
                 yield PostgresTx(conn, self._sql)
+
+    def lookup(self) -> AbstractAsyncContextManager[PostgresTx]:
+        return self.read()
 
 
 class PostgresStore(SqlStore):

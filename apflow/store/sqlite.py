@@ -92,6 +92,34 @@ class SqliteTx:
             await self._conn.execute(statement)
 
 
+class SqliteLookupTx:
+    """Named queries answered on the calling (event loop) thread, for point reads only."""
+
+    def __init__(self, conn: sqlite3.Connection, sql: dict[str, str]) -> None:
+        self._conn = conn
+        self._sql = sql
+
+    async def fetch(self, name: str, *args: Any) -> list[Row]:
+        return list(self._conn.execute(self._sql[name], args).fetchall())
+
+    async def fetchrow(self, name: str, *args: Any) -> Row | None:
+        row: Row | None = self._conn.execute(self._sql[name], args).fetchone()
+        return row
+
+    async def fetchval(self, name: str, *args: Any) -> Any:
+        row = await self.fetchrow(name, *args)
+        return None if row is None else row[0]
+
+    async def execute(self, name: str, *args: Any) -> int:
+        raise StoreError("a lookup connection is read-only")
+
+    async def executemany(self, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise StoreError("a lookup connection is read-only")
+
+    async def run_script(self, sql: str) -> None:
+        raise StoreError("a lookup connection is read-only")
+
+
 class SqliteDatabase:
     """The connection, its lock and the transactions on it."""
 
@@ -106,6 +134,7 @@ class SqliteDatabase:
         self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._readers: list[aiosqlite.Connection] = []
         self._reader_lock = asyncio.Lock()
+        self._lookup: sqlite3.Connection | None = None
 
     async def connect(self) -> None:
         """Open the file (creating it and its directory) and configure the connection."""
@@ -142,6 +171,9 @@ class SqliteDatabase:
             await asyncio.sleep(BUSY_RETRY_PAUSE)
 
     async def close(self) -> None:
+        lookup, self._lookup = self._lookup, None
+        if lookup is not None:
+            lookup.close()
         readers, self._readers = self._readers, []
         self._idle_readers = asyncio.Queue()
         for reader in readers:
@@ -150,6 +182,27 @@ class SqliteDatabase:
         if conn is not None:
             async with self._lock:
                 await conn.close()
+
+    @asynccontextmanager
+    async def lookup(self) -> AsyncIterator[SqliteLookupTx | SqliteTx]:
+        """Point reads on the event loop's own thread: a primary-key read in WAL mode never
+        waits for a writer and takes a few microseconds, less than a hop to a worker thread
+        and back (which dominated tasks.get and the webhook's task read)."""
+        if self.path == MEMORY:
+            async with self.read() as tx:
+                yield tx
+            return
+        self._connection()  # refuse reads on a closed store
+        with wrap_errors():
+            if self._lookup is None:
+                self._lookup = self._open_lookup()
+            yield SqliteLookupTx(self._lookup, self._sql)
+
+    def _open_lookup(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.executescript(self._sql["configure_lookup"])
+        return conn
 
     async def _reader(self) -> aiosqlite.Connection:
         """An idle read-only connection, opened on demand up to READERS."""

@@ -124,7 +124,7 @@ class SqlStore:
 
     async def get_task(self, task_id: str) -> Task:
         """Return a task. NotFound if absent."""
-        async with self._db.read() as tx:
+        async with self._db.lookup() as tx:
             row = await tx.fetchrow("get_task", task_id)
         if row is None:
             raise NotFound(f"task {task_id} not found")
@@ -345,7 +345,7 @@ class SqlStore:
 
     async def get_run(self, run_id: str) -> Run:
         """Return a run. NotFound if absent."""
-        async with self._db.read() as tx:
+        async with self._db.lookup() as tx:
             row = await tx.fetchrow("get_run", run_id)
         if row is None:
             raise NotFound(f"run {run_id} not found")

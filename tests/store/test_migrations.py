@@ -28,7 +28,8 @@ from tests.store.conftest import BACKENDS, create_database, database_dsn, drop_d
 
 # Queries only one dialect needs: SQLite's connection pragmas and write lock, STRICT flags;
 # PostgreSQL's NOTIFY and the listener's ping.
-DIALECT_ONLY = {"sqlite": {"configure_connection", "configure_reader", "begin_immediate",
+DIALECT_ONLY = {"sqlite": {"configure_connection", "configure_reader", "configure_lookup",
+                           "begin_immediate",
                            "describe_tables"},
                 "postgresql": {"notify_change", "ping"}}
 

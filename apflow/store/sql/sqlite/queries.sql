@@ -17,6 +17,12 @@ PRAGMA foreign_keys = ON;
 PRAGMA busy_timeout = 5000;
 PRAGMA query_only = ON;
 
+-- name: configure_lookup
+-- The point-read connection on the event loop thread: never writes; a WAL reader is not
+-- blocked by writers, only rare moments (WAL recovery) answer busy: wait at most 50 ms.
+PRAGMA busy_timeout = 50;
+PRAGMA query_only = ON;
+
 -- name: begin_immediate
 -- Start a write transaction holding the database's write lock from the first statement.
 BEGIN IMMEDIATE;
