@@ -181,3 +181,40 @@ def test_a_bad_spec_names_the_field(spec: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidParams) as caught:
         CommandExecutor().validate({"type": "command", **spec})
     assert caught.value.field == field and str(caught.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(("command", "argv"), [
+    ("/bin/true", ["/bin/true"]),
+    ("  /usr/bin/env -i  A=1 ", ["/usr/bin/env", "-i", "A=1"]),
+    ("./backup.sh --full", ["./backup.sh", "--full"]),
+    ("true", None),  # a builtin or a PATH lookup: the shell decides
+    ("echo hi", None),
+    ("/bin/echo $HOME", None),
+    ("/bin/echo 'a b'", None),
+    ("/bin/true; /bin/false", None),
+    ("/bin/true > /dev/null", None),
+    ("/bin/sleep 1 &", None),
+    ("A=1 /bin/true", None),
+    ("/bin/ls *", None),
+])
+def test_only_plain_path_qualified_commands_skip_the_shell(command: str,
+                                                           argv: list[str] | None) -> None:
+    from apflow.executors.command import direct_argv
+
+    assert direct_argv(command) == argv
+
+
+async def test_a_direct_program_that_is_missing_reads_as_the_shell_says(
+        ctx: RunContext) -> None:
+    execution = await CommandExecutor().start({"command": "/no/such/program --x"}, ctx)
+    result = await finish(execution)
+    assert (result.state, result.exit_code) == (RunState.FAILED, 127)
+    assert "not found" in collector(ctx).of("stderr")
+
+
+async def test_a_direct_program_gets_the_env_and_its_own_group(ctx: RunContext) -> None:
+    ctx = make_ctx(env={"APFLOW_RUN_ID": "r1"})
+    execution = await CommandExecutor().start({"command": "/usr/bin/env"}, ctx)
+    result = await finish(execution)
+    assert result.state is RunState.SUCCEEDED
+    assert "APFLOW_RUN_ID=r1" in collector(ctx).of("stdout")
