@@ -68,6 +68,20 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class CalendarsConfig:
+    """Where exclusion calendars may be read from; empty lists allow none."""
+
+    allowed_urls: tuple[str, ...] = ()  # http(s) URL prefixes
+    allowed_dirs: tuple[str, ...] = ()  # directories (absolute paths)
+    refresh_seconds: int = 3600
+
+    @property
+    def enabled(self) -> bool:
+        """True if any source is allowed."""
+        return bool(self.allowed_urls or self.allowed_dirs)
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str = ""
     api_url: str | None = None
@@ -78,6 +92,7 @@ class Config:
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    calendars: CalendarsConfig = field(default_factory=CalendarsConfig)
     path: Path | None = None  # where it was read from; not a key
 
 
@@ -87,6 +102,7 @@ SECTIONS: dict[str, type[Any]] = {
     "webhook": WebhookConfig,
     "logs": LogsConfig,
     "retention": RetentionConfig,
+    "calendars": CalendarsConfig,
 }
 TOP_LEVEL_KEYS = ("database_url", "api_url", "jwt_secret", "admin_auth_token")
 
@@ -268,6 +284,13 @@ def check_ranges(config: Config) -> None:
          "retention.keep_runs: must be at least 1"),
         (config.retention.keep_for is None or config.retention.keep_for >= 1,
          "retention.keep_for: must be at least 1 second"),
+        (config.calendars.refresh_seconds >= 1,
+         "calendars.refresh_seconds: must be at least 1"),
+        (all(url.lower().startswith(("http://", "https://"))
+             for url in config.calendars.allowed_urls),
+         "calendars.allowed_urls: each must start with http:// or https://"),
+        (all(os.path.isabs(d) for d in config.calendars.allowed_dirs),
+         "calendars.allowed_dirs: each must be an absolute path"),
     ]
     for ok, message in checks:
         if not ok:

@@ -38,6 +38,7 @@ def test_the_documented_example_lists_every_default(tmp_path: Path) -> None:
     assert example.webhook == defaults.webhook
     assert example.logs == defaults.logs
     assert example.retention == defaults.retention
+    assert example.calendars == defaults.calendars
 
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
@@ -54,6 +55,18 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert config.webhook.allowed_ips == ("10.0.0.0/8", "127.0.0.1")
     assert config.webhook.secret == "hook"
     assert config.database_url == "postgresql://db.example/apflow"
+
+
+def test_exclusion_calendars_are_off_by_default_and_set_by_environment(
+        tmp_path: Path) -> None:
+    assert load_config(tmp_path / "a.yaml", SECRET).calendars.allowed_dirs == ()
+    env = {**SECRET, "APFLOW_CALENDARS_ALLOWED_DIRS": "/srv/holidays,/etc/apflow",
+           "APFLOW_CALENDARS_ALLOWED_URLS": "https://cal.example.com/holidays/",
+           "APFLOW_CALENDARS_REFRESH_SECONDS": "600"}
+    calendars = load_config(tmp_path / "b.yaml", env).calendars
+    assert calendars.allowed_dirs == ("/srv/holidays", "/etc/apflow")
+    assert calendars.allowed_urls == ("https://cal.example.com/holidays/",)
+    assert calendars.refresh_seconds == 600
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
@@ -73,6 +86,9 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
         ("logs:\n  on_full: explode\n", "logs.on_full"),
         ("scheduler:\n  max_concurrent: 0\n", "scheduler.max_concurrent"),
         ("scheduler: 5\n", "scheduler"),
+        ("calendars:\n  allowed_dirs: [relative/dir]\n", "calendars.allowed_dirs"),
+        ("calendars:\n  allowed_urls: [ftp://cal.example/]\n", "calendars.allowed_urls"),
+        ("calendars:\n  refresh_seconds: 0\n", "calendars.refresh_seconds"),
         ("- a list\n", "mapping"),
     ],
 )

@@ -14,6 +14,7 @@ from apflow.api.rpc import handle_rpc
 from apflow.api.webhook import add_webhook_routes
 from apflow.clock import Clock, SystemClock
 from apflow.config import Config
+from apflow.gateway.exclusion_cache import ExclusionCache, exclusion_cache
 from apflow.service import Service
 from apflow.store import open_store
 from apflow.store.base import Store
@@ -60,10 +61,14 @@ def service_lifetime(run_engine: bool,
     """The engine (if asked for) and the service, between the store opening and closing."""
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        engine = await start_engine(app, registry) if run_engine else None
+        # One cache for the engine and the service: a calendar checked when a task is saved
+        # is already loaded when its slots fall due.
+        calendars = exclusion_cache(app[CONFIG])
+        engine = await start_engine(app, registry, calendars) if run_engine else None
         app[ENGINE] = engine
         try:
-            service = Service(app[STORE], app[CLOCK], engine, app[CONFIG], registry=registry)
+            service = Service(app[STORE], app[CLOCK], engine, app[CONFIG], registry=registry,
+                              calendars=calendars)
             app[SERVICE] = service
             try:
                 yield
@@ -76,11 +81,13 @@ def service_lifetime(run_engine: bool,
     return lifetime
 
 
-async def start_engine(app: web.Application, registry: ExecutorRegistry | None) -> Engine:
+async def start_engine(app: web.Application, registry: ExecutorRegistry | None,
+                       calendars: ExclusionCache | None = None) -> Engine:
     """This node's scheduler, dispatcher and heartbeat, on the app's event loop."""
     from apflow.engine.factory import build_engine  # only an app that runs one needs it
 
-    engine = build_engine(app[STORE], app[CLOCK], app[CONFIG], registry=registry)
+    engine = build_engine(app[STORE], app[CLOCK], app[CONFIG], registry=registry,
+                          calendars=calendars)
     await engine.start()
     return engine
 

@@ -13,6 +13,7 @@ from apflow.clock import SystemClock
 from apflow.config import Config
 from apflow.engine.engine import Engine
 from apflow.engine.factory import build_engine
+from apflow.gateway.exclusion_cache import exclusion_cache
 from apflow.store import open_store
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ async def run_node(config: Config, on_ready: Callable[[Engine], None]) -> None:
     store = open_store(config.database_url)
     await store.open()
     try:
-        engine = build_engine(store, SystemClock(), config)
+        engine = build_engine(store, SystemClock(), config, calendars=exclusion_cache(config))
         await engine.start()
         try:
             on_ready(engine)

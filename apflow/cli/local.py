@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from apflow.clock import SystemClock
 from apflow.config import Config
 from apflow.service import Principal, Service
+from apflow.service.service import calendars_for
 from apflow.store import open_store
 
 if TYPE_CHECKING:
@@ -37,14 +38,17 @@ class LocalBackend:
     async def __aenter__(self) -> LocalBackend:
         await self.store.open()
         try:
+            calendars = calendars_for(self.config)  # one cache for engine and service
             if self._with_engine:
                 # Imported here: only `tasks run --wait` loads the engine and executors.
                 from apflow.engine.factory import build_engine, private_node_id
 
                 self.engine = build_engine(self.store, self.clock, self.config,
-                                           node_id=private_node_id(self.config))
+                                           node_id=private_node_id(self.config),
+                                           calendars=calendars)
                 await self.engine.start()
-            self._service = Service(self.store, self.clock, self.engine, self.config)
+            self._service = Service(self.store, self.clock, self.engine, self.config,
+                                    calendars=calendars)
         except BaseException:
             await self.close()
             raise

@@ -20,6 +20,7 @@ from apflow.domain.models import LogChunk, Run, Task
 from apflow.domain.plans import Plan, TaskLoad
 from apflow.engine.attempt import AttemptRunner, describe
 from apflow.engine.dispatcher import Dispatcher
+from apflow.engine.exclusions import ExclusionCalendars
 from apflow.engine.heartbeat import Heartbeat
 from apflow.engine.ids import new_run_id
 from apflow.engine.logs import LogFactory
@@ -41,7 +42,8 @@ class Engine:
     """Scheduler, dispatcher and heartbeat of one node."""
 
     def __init__(self, store: Store, clock: Clock, registry: ExecutorRegistry,
-                 settings: EngineSettings | None = None, node_id: str | None = None) -> None:
+                 settings: EngineSettings | None = None, node_id: str | None = None,
+                 exclusions: ExclusionCalendars | None = None) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings or EngineSettings()
@@ -51,7 +53,7 @@ class Engine:
         attempts = AttemptRunner(registry, self.logs, self.settings.default_timeout)
         self.dispatcher = Dispatcher(store, clock, self.settings, self.node_id, attempts,
                                      self.signals)
-        self.scheduler = Scheduler(store, clock, self.settings, self._fired)
+        self.scheduler = Scheduler(store, clock, self.settings, self._fired, exclusions)
         self.heartbeat = Heartbeat(store, clock, self.settings, self.node_id, self.dispatcher)
         self.started_at: datetime | None = None
         self._loops: dict[str, asyncio.Task[None]] = {}

@@ -7,6 +7,7 @@ import os
 from apflow.clock import Clock
 from apflow.config import Config
 from apflow.engine.engine import Engine
+from apflow.engine.exclusions import CalendarLoader, ExclusionCalendars
 from apflow.engine.settings import EngineSettings, default_node_id
 from apflow.executors.registry import ExecutorRegistry, default_registry
 from apflow.store.base import Store
@@ -14,11 +15,15 @@ from apflow.store.base import Store
 
 def build_engine(store: Store, clock: Clock, config: Config, *,
                  node_id: str | None = None,
-                 registry: ExecutorRegistry | None = None) -> Engine:
-    """An engine with the standard executors and the config's scheduler settings."""
+                 registry: ExecutorRegistry | None = None,
+                 calendars: CalendarLoader | None = None) -> Engine:
+    """An engine with the standard executors and the config's scheduler settings; with
+    `calendars` (the gateway's ExclusionCache, built by the caller: the engine does not
+    import the gateway) tasks' exclusion calendars are honoured."""
+    exclusions = ExclusionCalendars(calendars) if calendars is not None else None
     return Engine(store, clock, registry or default_registry(),
                   EngineSettings.from_config(config),
-                  node_id=node_id or default_node_id(config))
+                  node_id=node_id or default_node_id(config), exclusions=exclusions)
 
 
 def private_node_id(config: Config) -> str:

@@ -23,6 +23,7 @@ from apflow.domain.enums import (
 from apflow.domain.errors import Conflict, InvalidParams
 from apflow.domain.models import Occurrence, Run, Task
 from apflow.domain.plans import Plan, ScheduleAdvance, TaskLoad
+from apflow.engine.exclusions import ExclusionLookup
 from apflow.schedules import ScheduleSpec, jitter_offset, next_fire, slots_between
 
 # A slot this close behind `now` counts as on time: the scheduler woke for it, it was not
@@ -142,6 +143,23 @@ def _choose_all(task: Task, slots: list[datetime], on_time: bool) -> list[SlotCh
     return choices
 
 
+def excluded_slots(task: Task, slots: list[datetime],
+                   excluded: ExclusionLookup | None) -> tuple[list[SlotChoice], list[datetime]]:
+    """Split due slots into those the task's exclusion calendar covers (ledgered `excluded`)
+    and the rest, which catch-up then decides about."""
+    if excluded is None or not task.exclusion_calendar:
+        return [], slots
+    covered: list[SlotChoice] = []
+    rest: list[datetime] = []
+    for slot in slots:
+        detail = excluded(task, slot)
+        if detail is None:
+            rest.append(slot)
+        else:
+            covered.append(SlotChoice(slot, outcome=OccurrenceOutcome.EXCLUDED, detail=detail))
+    return covered, rest
+
+
 def _missed(slot: datetime, why: str) -> SlotChoice:
     return SlotChoice(slot, outcome=OccurrenceOutcome.MISSED, detail=why)
 
@@ -250,9 +268,10 @@ class _DueBuilder:
 
 
 def plan_due(task: Task, load: TaskLoad, now: datetime, run_id_factory: RunIdFactory, *,
-             horizon: datetime | None = None) -> Plan:
+             horizon: datetime | None = None, excluded: ExclusionLookup | None = None) -> Plan:
     """Plan every slot of `task` due by `horizon` (default `now`): ledger rows, queued or
-    skipped runs (never to start before their slot), and the schedule's advance."""
+    skipped runs (never to start before their slot), and the schedule's advance. Slots that
+    `excluded` reports covered by the task's exclusion calendar are ledgered, not run."""
     until = now if horizon is None else max(horizon, now)
     first = task.next_run_at
     if not task.schedule_enabled or first is None or first > until:
@@ -264,7 +283,9 @@ def plan_due(task: Task, load: TaskLoad, now: datetime, run_id_factory: RunIdFac
     if truncated:
         return plan_backlog(task, slots, now)
     builder = _DueBuilder(task, load, now, run_id_factory, [], [])
-    for choice in choose_slots(task, slots, now):
+    covered, open_slots = excluded_slots(task, slots, excluded)
+    chosen = choose_slots(task, open_slots, now) if open_slots else []
+    for choice in sorted([*covered, *chosen], key=lambda c: c.slot):
         if choice.trigger is None:
             builder.ledger(choice, choice.outcome or OccurrenceOutcome.MISSED)
         elif builder.exhausted():

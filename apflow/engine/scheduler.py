@@ -3,7 +3,8 @@
 It fires every due schedule through the store (one transaction per batch, planned by
 `planning.plan_due`), hands the result to the dispatcher in-process, then sleeps until the
 earliest next_run_at or until woken (a change made through the service layer, or another
-node's NOTIFY). poll_interval only bounds the sleep.
+node's NOTIFY). poll_interval only bounds the sleep. With exclusion calendars configured, each
+batch first loads the due tasks' calendars (exclusions.py), outside the transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from apflow.clock import Clock
 from apflow.domain.enums import OccurrenceOutcome
 from apflow.domain.models import Occurrence, Task
 from apflow.domain.plans import Plan, ScheduleAdvance, TaskLoad
+from apflow.engine.exclusions import ExclusionCalendars, ExclusionLookup
 from apflow.engine.ids import new_run_id
 from apflow.engine.planning import plan_due
 from apflow.engine.settings import EngineSettings
@@ -39,12 +41,13 @@ CONTENDED_PAUSE_SECONDS = 0.005
 
 
 def safe_planner(now: datetime, horizon: datetime,
-                 new_id: Callable[[], str] = new_run_id) -> Planner:
+                 new_id: Callable[[], str] = new_run_id,
+                 excluded: ExclusionLookup | None = None) -> Planner:
     """plan_due for slots up to `horizon`; a task whose schedule cannot be planned is disabled,
     not retried forever (one broken row must not stop every other schedule)."""
     def plan(task: Task, load: TaskLoad) -> Plan:
         try:
-            return plan_due(task, load, now, new_id, horizon=horizon)
+            return plan_due(task, load, now, new_id, horizon=horizon, excluded=excluded)
         except Exception as exc:
             return disable_broken(task, now, exc)
     return plan
@@ -68,8 +71,10 @@ class Scheduler:
     """Fires due slots and sleeps until the next one."""
 
     def __init__(self, store: Store, clock: Clock, settings: EngineSettings,
-                 on_fired: Callable[[Sequence[Plan]], None]) -> None:
+                 on_fired: Callable[[Sequence[Plan]], None],
+                 exclusions: ExclusionCalendars | None = None) -> None:
         self._store = store
+        self._exclusions = exclusions
         self._clock = clock
         self._settings = settings
         self._on_fired = on_fired
@@ -97,6 +102,8 @@ class Scheduler:
                 await wait_event(self._wake, delay)
         finally:
             self.alive = False
+            if self._exclusions is not None:
+                self._exclusions.cancel_loads()
 
     async def _turn(self) -> float:
         try:
@@ -123,14 +130,25 @@ class Scheduler:
 
     async def _fire(self, now: datetime) -> list[Plan]:
         horizon = now + LOOKAHEAD
-        planner = safe_planner(now, horizon)
         user = self._settings.user_id
+        due: list[Task] = []
+        if user is not None or self._exclusions is not None:
+            due = await self._store.due_tasks(horizon, limit=self._settings.fire_batch,
+                                              user_id=user)
+        planner = safe_planner(now, horizon, excluded=await self._exclusions_for(due, now))
         if user is None:
             return await self._store.fire_due(horizon, planner, limit=self._settings.fire_batch)
         # The store's fire_due has no owner filter: lock this user's due tasks one by one.
-        due = await self._store.due_tasks(horizon, limit=self._settings.fire_batch,
-                                          user_id=user)
         return [await self._store.apply_to_task(task.id, now, planner) for task in due]
+
+    async def _exclusions_for(self, due: Sequence[Task], now: datetime) -> ExclusionLookup | None:
+        """Load the calendars of the tasks about to fire, outside the firing transaction."""
+        if self._exclusions is None:
+            return None
+        sources = {task.exclusion_calendar for task in due if task.exclusion_calendar}
+        if sources:
+            await self._exclusions.prepare(sources, now)
+        return self._exclusions.lookup
 
     async def delay_until_due(self) -> float:
         """Seconds until the earliest next_run_at, at most poll_interval."""

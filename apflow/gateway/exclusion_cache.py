@@ -19,6 +19,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import aiohttp
 
+from apflow.config import Config
 from apflow.domain.errors import ApflowError, Forbidden, InvalidParams
 from apflow.gateway.ical_import import FIELD, MAX_BYTES, ExclusionCalendar, parse_exclusions
 from apflow.schedules.timezones import as_utc
@@ -94,6 +95,16 @@ class ExclusionCache:
         if _is_web(source):
             return await fetch(source, self._timeout)
         return await asyncio.to_thread(read_file, _file_path(source))
+
+
+def exclusion_cache(config: Config) -> ExclusionCache | None:
+    """The cache the `calendars.*` keys describe, or None when they allow no source."""
+    calendars = config.calendars
+    if not calendars.enabled:
+        return None
+    return ExclusionCache(allowed_urls=calendars.allowed_urls,
+                          allowed_dirs=calendars.allowed_dirs,
+                          refresh=timedelta(seconds=calendars.refresh_seconds))
 
 
 def _is_web(source: str) -> bool:

@@ -37,6 +37,7 @@ class Interval:
 
     start: datetime
     end: datetime
+    summary: str | None = None  # the event's SUMMARY, for the ledger
 
     def contains(self, at: datetime) -> bool:
         """True if `at` falls inside."""
@@ -56,9 +57,13 @@ class ExclusionCalendar:
 
     def covers(self, instant: datetime, timezone: str | None = None) -> bool:
         """True if `instant` falls on an event (see the module docstring for dates)."""
+        return self.event_at(instant, timezone) is not None
+
+    def event_at(self, instant: datetime, timezone: str | None = None) -> Interval | None:
+        """The first event `instant` falls on, or None (dates read as in `covers`)."""
         at = as_utc(instant, "instant")
         zone = validate_timezone(timezone or self.timezone or "UTC")
-        return any(interval.contains(at) for interval in self._near(at.date(), zone))
+        return next((i for i in self._near(at.date(), zone) if i.contains(at)), None)
 
     def _near(self, day: date, zone: ZoneInfo) -> list[Interval]:
         """The intervals of events within two days of a UTC date, cached per date."""
@@ -77,7 +82,9 @@ def interval(event: Any, zone: ZoneInfo) -> Interval:
     end = event["DTEND"].dt if "DTEND" in event else start
     if not isinstance(start, datetime) and end == start:
         end = start + timedelta(days=1)  # an all-day event without an end lasts one day
-    return Interval(_instant(start, zone), _instant(end, zone))
+    summary = event.get("SUMMARY")
+    return Interval(_instant(start, zone), _instant(end, zone),
+                    str(summary) if summary is not None else None)
 
 
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:

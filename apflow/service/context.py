@@ -1,5 +1,6 @@
 """What every use case gets: the store, the clock, the engine (if this process runs one), the
-executor registry, and who is calling; plus the ownership checks they all share."""
+executor registry, the exclusion calendar cache (if any source is allowed), and who is
+calling; plus the ownership checks they all share."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from apflow.store.base import Store
 
 if TYPE_CHECKING:
     from apflow.engine.engine import Engine
+    from apflow.gateway.exclusion_cache import ExclusionCache
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Context:
     registry: ExecutorRegistry
     config: Config
     principal: Principal
+    calendars: ExclusionCache | None = None  # exclusion calendars, when any source is allowed
 
     async def task(self, task_id: str) -> Task:
         """The task if the caller may see it; NotFound alike for absent and someone else's."""

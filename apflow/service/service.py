@@ -22,6 +22,7 @@ from apflow.store.base import Store
 
 if TYPE_CHECKING:
     from apflow.engine.engine import Engine
+    from apflow.gateway.exclusion_cache import ExclusionCache
 
 Method = Callable[[Context, Params], Awaitable[Any]]
 
@@ -57,12 +58,16 @@ class Service:
     """The use cases of apflow over one store, clock and (optionally) this node's engine."""
 
     def __init__(self, store: Store, clock: Clock, engine: Engine | None, config: Config,
-                 *, registry: ExecutorRegistry | None = None) -> None:
+                 *, registry: ExecutorRegistry | None = None,
+                 calendars: ExclusionCache | None = None) -> None:
         self.store = store
         self.clock = clock
         self.engine = engine
         self.config = config
         self.registry = registry or default_registry()
+        # Exclusion calendars, checked when a task names one; None when the calendars.* keys
+        # allow no source. The composition root passes the engine's cache so both share it.
+        self.calendars = calendars if calendars is not None else calendars_for(config)
         self.methods: dict[str, Method] = dict(METHODS)
 
     def add_method(self, name: str, method: Method) -> None:
@@ -77,8 +82,18 @@ class Service:
             shown = method if len(method) <= 64 else method[:64] + "..."
             raise UnknownMethod(f"method not found: {shown}")
         ctx = Context(store=self.store, clock=self.clock, engine=self.engine,
-                      registry=self.registry, config=self.config, principal=principal)
+                      registry=self.registry, config=self.config, principal=principal,
+                      calendars=self.calendars)
         return await handler(ctx, Params(params))
 
     async def close(self) -> None:
         """Nothing to release: the store and engine belong to whoever made them."""
+
+
+def calendars_for(config: Config) -> ExclusionCache | None:
+    """The exclusion calendar cache the `calendars.*` keys describe, or None."""
+    if not config.calendars.enabled:
+        return None  # no source allowed: not worth importing aiohttp and icalendar for
+    from apflow.gateway.exclusion_cache import exclusion_cache
+
+    return exclusion_cache(config)

@@ -19,6 +19,7 @@ from apflow.service.views import MASK, task_view
 from apflow.store.base import RunFilter, TaskFilter
 
 MAX_LIST = 1000
+CALENDAR_FIELD = "exclusion_calendar"
 MAX_SIBLINGS = 10_000
 
 
@@ -201,15 +202,34 @@ async def resume(ctx: Context, params: Params) -> dict[str, Any]:
 
 
 async def check_definition(ctx: Context, task: Task, before: Task | None) -> None:
-    """Executor, schedule, parent and dependencies of a task about to be saved."""
+    """Executor, schedule, exclusion calendar, parent and dependencies of a task to be saved."""
     if before is None or task.executor != before.executor:
         ctx.registry.validate(task.executor)
     check_schedule(task)
+    if task.exclusion_calendar is not None and (
+            before is None or task.exclusion_calendar != before.exclusion_calendar):
+        await check_exclusion_calendar(ctx, task.exclusion_calendar)
     if before is None or task.parent_id != before.parent_id:
         await check_parent(ctx, task, before is not None)
     if before is None or task.dependencies != before.dependencies \
             or task.parent_id != before.parent_id:
         await check_dependencies(ctx, task)
+
+
+async def check_exclusion_calendar(ctx: Context, source: str) -> None:
+    """The source is allow-listed and holds a valid calendar (loaded now, within the cache's
+    fetch timeout), so a typo or a broken file is refused here, not found out on a holiday."""
+    if ctx.calendars is None:
+        raise InvalidParams("exclusion calendars are not enabled: allow a directory with "
+                            "calendars.allowed_dirs or a URL prefix with "
+                            "calendars.allowed_urls in the config", field=CALENDAR_FIELD)
+    try:
+        ctx.calendars.check_allowed(source)
+    except Forbidden as error:  # a bad value in the params, not a question of who is asking
+        raise InvalidParams(f"{error.message}; allow it with calendars.allowed_dirs or "
+                            "calendars.allowed_urls in the config",
+                            field=CALENDAR_FIELD) from None
+    await ctx.calendars.get(source, ctx.clock.now())
 
 
 async def check_parent(ctx: Context, task: Task, existing: bool) -> None:

@@ -57,6 +57,13 @@ def test_a_yearly_holiday_recurs_years_later(holidays: ExclusionCalendar) -> Non
     assert not holidays.covers(utc(2031, 4, 30, 12), "UTC")
 
 
+def test_event_at_names_the_event_an_instant_falls_on(holidays: ExclusionCalendar) -> None:
+    event = holidays.event_at(utc(2031, 5, 1, 12), "UTC")
+    assert event is not None
+    assert event.summary == "Labour Day"
+    assert holidays.event_at(utc(2031, 5, 2, 12), "UTC") is None
+
+
 def test_a_multi_day_event_ends_before_its_end_date(holidays: ExclusionCalendar) -> None:
     assert holidays.covers(utc(2024, 12, 29, 12), "UTC")
     assert holidays.covers(utc(2024, 12, 31, 23, 59), "UTC")
