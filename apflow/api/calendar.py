@@ -1,7 +1,7 @@
 """GET /scheduler/ical: the caller's scheduled tasks as an iCalendar feed (docs/calendar.md).
 
 Authentication is `Authorization: Bearer <JWT>` (or the admin token) and goes through
-`feed_principal`, the one place a later per-user, revocable feed token plugs in. Answers
+`feed_principal`, which also takes a per-user, revocable feed token (`?token=`). Answers
 `text/calendar; charset=utf-8` with a strong ETag (If-None-Match gives 304) and
 Last-Modified; errors are `{"error": {"code": <http status>, "message": ...}}`.
 """
@@ -24,6 +24,7 @@ from apflow.service import Principal
 from apflow.service.calendar import (
     Feed,
     build_feed,
+    feed_token_principal,
     read_options,
 )
 from apflow.service.params import Params
@@ -48,7 +49,7 @@ def add_calendar_routes(app: web.Application) -> None:
 async def ical_feed(request: web.Request) -> web.StreamResponse:
     """The feed; 304 when the client's ETag still matches."""
     try:
-        principal = feed_principal(request)
+        principal = await feed_principal(request)
         params = Params(query_params(request.query))
         feed = await build_feed(context_for(request.app[SERVICE], principal),
                                 read_options(params))
@@ -66,9 +67,16 @@ async def ical_feed(request: web.Request) -> web.StreamResponse:
                         content_type=CONTENT_TYPE, charset="utf-8")
 
 
-def feed_principal(request: web.Request) -> Principal:
-    """Who the feed is for. Today: the bearer token's principal. A per-user feed token
-    (revocable, stored as a digest) would be resolved here too; see docs/calendar.md."""
+async def feed_principal(request: web.Request) -> Principal:
+    """Who the feed is for: the owner of a `?token=` feed token (calendar apps cannot send
+    headers; the token is revocable and opens this feed only), else the bearer token's
+    principal."""
+    token = request.query.get("token")
+    if token is not None:
+        owner = await feed_token_principal(request.app[SERVICE].store, token)
+        if owner is None:
+            raise Unauthenticated("unknown or revoked feed token")
+        return owner
     config = request.app[CONFIG]
     return principal_from_request(request, config.jwt_secret, config.admin_auth_token,
                                   request.app[CLOCK].now(),
@@ -79,6 +87,8 @@ def query_params(query: Mapping[str, str]) -> dict[str, Any]:
     """The query string as the params of tasks.scheduled.export-ical (typed, checked)."""
     params: dict[str, Any] = {}
     for key, value in query.items():
+        if key == "token":
+            continue  # the feed token: who, not what
         field = _QUERY_FIELDS.get(key)
         if field is None:
             raise InvalidParams("unknown query parameter", field=key[:64])

@@ -154,6 +154,18 @@ url_base_option = click.option(
 LIST_PAGE = 1000
 
 
+@scheduler.command(name="feed-token")
+@click.option("--user-id", default=None, help="Another user's token (admins only).")
+@click.option("--revoke", is_flag=True, help="Revoke the token instead of issuing one.")
+@format_option
+@click.pass_context
+def feed_token(ctx: click.Context, user_id: str | None, revoke: bool) -> None:
+    """Issue (or --revoke) the calendar feed token: subscribe to /scheduler/ical?token=...
+    in a calendar app. A new token replaces the previous one."""
+    method = "tasks.scheduled.feed-token.revoke" if revoke else "tasks.scheduled.feed-token"
+    emit(ctx, call(ctx, method, drop_none({"user_id": user_id})), views.status)
+
+
 @scheduler.command(name="export-ical")
 @output_option
 @click.option("--user-id", default=None, help="Another user's tasks (admins only).")

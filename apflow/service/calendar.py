@@ -6,6 +6,7 @@ The rendering itself is the gateway's pure exporter (apflow.gateway.ical_export)
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,8 @@ from apflow.domain.models import Task
 from apflow.gateway.ical_export import export_calendar
 from apflow.service.context import Context
 from apflow.service.params import Params, check_text
-from apflow.store.base import TaskFilter
+from apflow.service.principal import Principal
+from apflow.store.base import Store, TaskFilter
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -111,3 +113,40 @@ async def export_ical(ctx: Context, params: Params) -> dict[str, Any]:
     feed = await build_feed(ctx, read_options(params))
     return {"content": feed.content.decode("utf-8"), "count": feed.count,
             "etag": feed.etag}
+
+
+# per-user feed tokens --------------------------------------------------------------------
+
+FEED_TOKEN_BYTES = 32
+
+
+def feed_token_digest(token: str) -> str:
+    """What the store keeps of a feed token: its SHA-256 (the token itself is shown once)."""
+    return hashlib.sha256(token.encode("utf-8", errors="replace")).hexdigest()
+
+
+async def feed_token(ctx: Context, params: Params) -> dict[str, Any]:
+    """tasks.scheduled.feed-token: a new calendar feed token for the caller (an admin may
+    name another user); the previous one stops working. Shown once, stored as a digest."""
+    requested = params.optional_id("user_id")
+    params.done()
+    user_id = feed_owner(ctx, requested) or ctx.principal.user_id
+    token = secrets.token_urlsafe(FEED_TOKEN_BYTES)
+    await ctx.store.save_feed_token(user_id, feed_token_digest(token), ctx.clock.now())
+    return {"user_id": user_id, "token": token,
+            "feed_path": f"/scheduler/ical?token={token}"}
+
+
+async def revoke_feed_token(ctx: Context, params: Params) -> dict[str, Any]:
+    """tasks.scheduled.feed-token.revoke: the caller's (or, for an admin, a user's) feed
+    token stops working."""
+    requested = params.optional_id("user_id")
+    params.done()
+    user_id = feed_owner(ctx, requested) or ctx.principal.user_id
+    return {"user_id": user_id, "revoked": await ctx.store.revoke_feed_token(user_id)}
+
+
+async def feed_token_principal(store: Store, token: str) -> Principal | None:
+    """The owner of a feed token, as a plain user (a feed shows its owner's tasks only)."""
+    user_id = await store.feed_token_user(feed_token_digest(token))
+    return None if user_id is None else Principal(user_id, "user")

@@ -48,6 +48,8 @@ METHODS: dict[str, Method] = {
     "tasks.scheduled.complete": scheduled.scheduled_complete,
     "tasks.scheduled.preview": scheduled.scheduled_preview,
     "tasks.scheduled.export-ical": calendar.export_ical,
+    "tasks.scheduled.feed-token": calendar.feed_token,
+    "tasks.scheduled.feed-token.revoke": calendar.revoke_feed_token,
     "tasks.webhook.trigger": webhook.webhook_trigger,
     "scheduler.status": status.scheduler_status,
 }

@@ -221,6 +221,16 @@ class Store(Protocol):
         """Count one request for `key` in the window starting at window_start; return the
         window's count including this one."""
 
+    # calendar feed tokens ----------------------------------------------------------------
+    async def save_feed_token(self, user_id: str, token_digest: str, now: datetime) -> None:
+        """Set `user_id`'s feed token digest; the previous token stops working."""
+
+    async def revoke_feed_token(self, user_id: str) -> bool:
+        """Forget `user_id`'s feed token; False if there was none."""
+
+    async def feed_token_user(self, token_digest: str) -> str | None:
+        """The user whose feed token has this digest, or None."""
+
     # change notification (scheduler wake-up across nodes) --------------------------------
     async def notify_change(self) -> None:
         """Tell every node's scheduler that schedules changed (PostgreSQL NOTIFY)."""

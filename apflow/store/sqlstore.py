@@ -21,6 +21,7 @@ from apflow.store.base import (
     TaskOutcome,
 )
 from apflow.store.database import Database, Tx
+from apflow.store.feeds import FeedTokenQueries
 from apflow.store.firing import (
     apply_plans,
     insert_occurrences,
@@ -70,7 +71,7 @@ def _run_order(run: Run) -> tuple[datetime, datetime, str]:
 SIGNATURE_PURGE_SECONDS = 60.0  # how often used webhook signatures past their window go
 
 
-class SqlStore:
+class SqlStore(FeedTokenQueries):
     """Everything of the Store protocol except connecting and change notification."""
 
     dialect: str

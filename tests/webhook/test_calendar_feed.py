@@ -123,3 +123,43 @@ async def test_rpc_export_ical_checks_its_params(gw: Gateway, params: dict[str, 
         await gw.call("tasks.scheduled.export-ical", params)
     assert error.value.code == -32602
     assert error.value.message.startswith(f"{field}:")
+
+
+async def test_a_feed_token_opens_only_its_owners_feed_until_revoked(gw: Gateway) -> None:
+    await gw.create("alice's", user="alice", **DAILY)
+    await gw.create("bob's", user="bob", **DAILY)
+    issued = await gw.call("tasks.scheduled.feed-token", {}, user="alice")
+    assert issued["user_id"] == "alice"
+    assert issued["feed_path"] == f"/scheduler/ical?token={issued['token']}"
+    status, text, _ = await get_feed(gw, f"token={issued['token']}")
+    assert status == 200 and "alice's" in text and "bob's" not in text
+    # A feed token is not a key to anything else.
+    status, _, _ = await get_feed(gw, f"token={issued['token']}&user_id=bob")
+    assert status == 403
+    revoked = await gw.call("tasks.scheduled.feed-token.revoke", {}, user="alice")
+    assert revoked == {"user_id": "alice", "revoked": True}
+    status, text, _ = await get_feed(gw, f"token={issued['token']}")
+    assert status == 401 and "revoked" in text
+
+
+async def test_a_new_feed_token_replaces_the_old_one(gw: Gateway) -> None:
+    await gw.create("alice's", user="alice", **DAILY)
+    old = await gw.call("tasks.scheduled.feed-token", {}, user="alice")
+    new = await gw.call("tasks.scheduled.feed-token", {}, user="alice")
+    assert new["token"] != old["token"]
+    assert (await get_feed(gw, f"token={old['token']}"))[0] == 401
+    assert (await get_feed(gw, f"token={new['token']}"))[0] == 200
+
+
+async def test_only_admins_issue_feed_tokens_for_others(gw: Gateway) -> None:
+    with pytest.raises(RpcError) as caught:
+        await gw.call("tasks.scheduled.feed-token", {"user_id": "bob"}, user="alice")
+    assert caught.value.code == -32003
+    issued = await gw.call("tasks.scheduled.feed-token", {"user_id": "bob"}, user="root",
+                           role="admin")
+    assert issued["user_id"] == "bob"
+
+
+async def test_an_unknown_feed_token_is_401(gw: Gateway) -> None:
+    status, _, _ = await get_feed(gw, "token=made-up")
+    assert status == 401

@@ -130,3 +130,10 @@ def test_export_k8s_of_an_unknown_task_is_exit_4(apflow: Cli) -> None:
     result = apflow("scheduler", "export-k8s", "missing")
     assert result.exit_code == 4
     one_error_line(result.stderr)
+
+
+def test_feed_token_is_issued_and_revoked_from_the_cli(apflow: Cli) -> None:
+    issued = apflow.json("scheduler", "feed-token")
+    assert issued["feed_path"].endswith(issued["token"])
+    assert apflow.json("scheduler", "feed-token", "--revoke")["revoked"] is True
+    assert apflow.json("scheduler", "feed-token", "--revoke")["revoked"] is False

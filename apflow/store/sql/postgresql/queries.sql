@@ -405,3 +405,17 @@ DELETE FROM rate_limits WHERE key = $1 AND window_start < $2;
 INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
 ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1
 RETURNING count;
+
+-- name: save_feed_token
+-- Set a user's calendar feed token digest, replacing (revoking) the previous one.
+INSERT INTO feed_tokens (user_id, token_digest, created_at) VALUES ($1, $2, $3)
+ON CONFLICT (user_id) DO UPDATE SET token_digest = excluded.token_digest,
+    created_at = excluded.created_at;
+
+-- name: revoke_feed_token
+-- Forget a user's calendar feed token.
+DELETE FROM feed_tokens WHERE user_id = $1;
+
+-- name: feed_token_user
+-- Whose calendar feed token has this digest.
+SELECT user_id FROM feed_tokens WHERE token_digest = $1;

@@ -142,3 +142,9 @@ CREATE TABLE rate_limits (
     count integer NOT NULL,
     PRIMARY KEY (key, window_start)
 );
+
+CREATE TABLE feed_tokens (
+    user_id text PRIMARY KEY,
+    token_digest text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL
+);

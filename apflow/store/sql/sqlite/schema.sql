@@ -142,3 +142,9 @@ CREATE TABLE rate_limits (
     count INTEGER NOT NULL,
     PRIMARY KEY (key, window_start)
 ) STRICT, WITHOUT ROWID;
+
+CREATE TABLE feed_tokens (
+    user_id TEXT PRIMARY KEY,
+    token_digest TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
