@@ -9,12 +9,14 @@ from aiohttp import web
 
 from apflow.api.calendar import add_calendar_routes
 from apflow.api.health import health
-from apflow.api.keys import CLOCK, CONFIG, ENGINE, SERVICE, STORE
+from apflow.api.keys import CLOCK, CONFIG, ENGINE, METRICS, SERVICE, STORE
+from apflow.api.metrics import metrics
 from apflow.api.rpc import handle_rpc
 from apflow.api.webhook import add_webhook_routes
 from apflow.clock import Clock, SystemClock
 from apflow.config import Config
 from apflow.gateway.exclusion_cache import ExclusionCache, exclusion_cache
+from apflow.metrics import Metrics
 from apflow.service import Service
 from apflow.store import open_store
 from apflow.store.base import Store
@@ -38,7 +40,9 @@ def create_app(config: Config, *, store: Store | None = None, clock: Clock | Non
     app[STORE] = store if store is not None else open_store(config.database_url)
     app.cleanup_ctx.append(store_lifetime)
     app.cleanup_ctx.append(service_lifetime(run_engine, engine_registry))
+    app[METRICS] = Metrics()
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/tasks", handle_rpc)
     app.router.add_post("/tasks/", handle_rpc)
     add_webhook_routes(app)
@@ -87,7 +91,7 @@ async def start_engine(app: web.Application, registry: ExecutorRegistry | None,
     from apflow.engine.factory import build_engine  # only an app that runs one needs it
 
     engine = build_engine(app[STORE], app[CLOCK], app[CONFIG], registry=registry,
-                          calendars=calendars)
+                          calendars=calendars, observer=app[METRICS])
     await engine.start()
     return engine
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from apflow.clock import Clock
 from apflow.config import Config
+from apflow.metrics import Metrics
 from apflow.service import Service
 from apflow.store.base import Store
 
@@ -19,3 +20,4 @@ STORE = web.AppKey("store", Store)
 CLOCK = web.AppKey("clock", Clock)
 SERVICE = web.AppKey("service", Service)
 ENGINE: web.AppKey[Engine | None] = web.AppKey("engine")
+METRICS = web.AppKey("metrics", Metrics)

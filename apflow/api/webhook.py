@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from apflow.api.auth import principal_from_request
-from apflow.api.keys import CLOCK, CONFIG, SERVICE
+from apflow.api.keys import CLOCK, CONFIG, METRICS, SERVICE
 from apflow.config import Config
 from apflow.domain.errors import ApflowError, InvalidParams, RateLimited, Unauthenticated
 from apflow.service import Principal, Service
@@ -62,6 +62,7 @@ async def trigger_webhook(request: web.Request) -> web.Response:
         wait = not async_flag(request.query.get("async"))
         return await _trigger(request, task_id, wait)
     except ApflowError as exc:
+        request.app[METRICS].webhook_refused(refusal_reason(exc))
         return error_response(exc)
     except Exception:
         logger.exception("webhook failed", extra={"action": "webhook_internal_error",
@@ -147,6 +148,16 @@ def context_for(service: Service, principal: Principal) -> Context:
     """A use-case context on the app's service, acting as `principal`."""
     return Context(store=service.store, clock=service.clock, engine=service.engine,
                    registry=service.registry, config=service.config, principal=principal)
+
+
+def refusal_reason(exc: ApflowError) -> str:
+    """A short, fixed label for a refusal (metrics must not carry messages or ids)."""
+    return REFUSAL_REASONS.get(exc.http_status, "error")
+
+
+REFUSAL_REASONS = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
+                   404: "not_found", 408: "body_timeout", 409: "conflict", 413: "too_large",
+                   429: "rate_limited"}
 
 
 def error_response(exc: ApflowError) -> web.Response:

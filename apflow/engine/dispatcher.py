@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from apflow.clock import Clock
-from apflow.domain.enums import RunState, TaskStatus
+from apflow.domain.enums import RunState, TaskStatus, Trigger
+from apflow.domain.errors import StoreError
 from apflow.domain.models import Run, Task
 from apflow.domain.plans import Plan
 from apflow.engine.attempt import (
@@ -24,6 +25,7 @@ from apflow.engine.attempt import (
 )
 from apflow.engine.batching import BatchWriter
 from apflow.engine.capacity import Capacity
+from apflow.engine.observer import NullObserver, Observer
 from apflow.engine.retries import Retrier
 from apflow.engine.runs import (
     STOP_CANCELLED,
@@ -47,12 +49,21 @@ BLOCKED_RECHECK_SECONDS = 1.0
 ERROR_PAUSE_SECONDS = 1.0
 
 
+def lateness_of(run: Run) -> float | None:
+    """Seconds from a scheduled run's due time (slot plus jitter) to its start."""
+    if run.trigger not in (Trigger.SCHEDULE, Trigger.CATCH_UP) or run.started_at is None:
+        return None
+    return (run.started_at - run.not_before).total_seconds()
+
+
 class Dispatcher:
     """Claims queued runs and drives them to a recorded outcome."""
 
     def __init__(self, store: Store, clock: Clock, settings: EngineSettings, node_id: str,
-                 attempts: AttemptRunner, signals: FinishSignals) -> None:
+                 attempts: AttemptRunner, signals: FinishSignals,
+                 observer: Observer | None = None) -> None:
         self.store = store
+        self.observer: Observer = observer or NullObserver()
         self.clock = clock
         self.settings = settings
         self.node_id = node_id
@@ -69,7 +80,7 @@ class Dispatcher:
         self._runners: set[asyncio.Task[None]] = set()
         self._launching: set[asyncio.Task[None]] = set()
         self._finisher: BatchWriter[FinishedRun, Run] = BatchWriter(
-            store.finish_runs, lambda item: item.run_id, lambda run: run.id)
+            self._finish_runs, lambda item: item.run_id, lambda run: run.id)
 
     # loop ---------------------------------------------------------------------------------
 
@@ -99,6 +110,7 @@ class Dispatcher:
         except Exception as exc:  # a store outage must not end the loop
             logger.error("dispatcher turn failed", extra={
                 "action": "dispatcher_error", "error": describe(exc)})
+            self.observer.loop_error("dispatcher", isinstance(exc, StoreError))
             return ERROR_PAUSE_SECONDS
 
     async def delay_after_claim(self, claimed_at: datetime) -> float:
@@ -146,9 +158,18 @@ class Dispatcher:
             self._launch(run, tasks.get(run.task_id), tree=run.task_id in trees)
 
     async def _claim_runs(self, limit: int, now: datetime) -> list[Run]:
-        return await self.store.claim_runs(
+        runs = await self.store.claim_runs(
             now, self.node_id, limit=limit,
             lease_seconds=self.settings.lease_seconds, user_id=self.settings.user_id)
+        for run in runs:
+            self.observer.run_started(run, lateness_of(run))
+        return runs
+
+    async def _finish_runs(self, outcomes: Sequence[FinishedRun]) -> list[Run]:
+        finished = await self.store.finish_runs(outcomes)
+        for run in finished:
+            self.observer.run_finished(run)
+        return finished
 
     # one run ------------------------------------------------------------------------------
 

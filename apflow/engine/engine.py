@@ -24,6 +24,7 @@ from apflow.engine.exclusions import ExclusionCalendars
 from apflow.engine.heartbeat import Heartbeat
 from apflow.engine.ids import new_run_id
 from apflow.engine.logs import LogFactory
+from apflow.engine.observer import NullObserver, Observer
 from apflow.engine.planning import plan_manual
 from apflow.engine.scheduler import Scheduler
 from apflow.engine.settings import EngineSettings
@@ -43,8 +44,10 @@ class Engine:
 
     def __init__(self, store: Store, clock: Clock, registry: ExecutorRegistry,
                  settings: EngineSettings | None = None, node_id: str | None = None,
-                 exclusions: ExclusionCalendars | None = None) -> None:
+                 exclusions: ExclusionCalendars | None = None,
+                 observer: Observer | None = None) -> None:
         self.store = store
+        self.observer: Observer = observer or NullObserver()
         self.clock = clock
         self.settings = settings or EngineSettings()
         self.node_id = node_id or socket.gethostname()
@@ -52,8 +55,9 @@ class Engine:
         self.logs = LogFactory(store, clock, self.settings, self.signals)
         attempts = AttemptRunner(registry, self.logs, self.settings.default_timeout)
         self.dispatcher = Dispatcher(store, clock, self.settings, self.node_id, attempts,
-                                     self.signals)
-        self.scheduler = Scheduler(store, clock, self.settings, self._fired, exclusions)
+                                     self.signals, self.observer)
+        self.scheduler = Scheduler(store, clock, self.settings, self._fired, exclusions,
+                                   self.observer)
         self.heartbeat = Heartbeat(store, clock, self.settings, self.node_id, self.dispatcher)
         self.started_at: datetime | None = None
         self._loops: dict[str, asyncio.Task[None]] = {}

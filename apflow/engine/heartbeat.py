@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from apflow.clock import Clock
 from apflow.domain.enums import RunState
+from apflow.domain.errors import StoreError
 from apflow.domain.models import Node
 from apflow.engine.attempt import describe
 from apflow.engine.dispatcher import Dispatcher
@@ -63,9 +64,11 @@ class Heartbeat:
             await self._reap(now)
             counts = await self._store.count_runs_by_state()
             self.queued = counts.get(RunState.QUEUED, 0)
+            self._dispatcher.observer.heartbeat(self._node_id)
         except Exception as exc:  # the store may be briefly unreachable
             logger.error("heartbeat failed", extra={
                 "action": "heartbeat_failed", "error": describe(exc)})
+            self._dispatcher.observer.loop_error("heartbeat", isinstance(exc, StoreError))
 
     async def _renew(self, now: datetime) -> None:
         ids = list(self._dispatcher.active)

@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 from apflow.clock import Clock
 from apflow.domain.enums import OccurrenceOutcome
+from apflow.domain.errors import StoreError
 from apflow.domain.models import Occurrence, Task
 from apflow.domain.plans import Plan, ScheduleAdvance, TaskLoad
 from apflow.engine.exclusions import ExclusionCalendars, ExclusionLookup
 from apflow.engine.ids import new_run_id
+from apflow.engine.observer import NullObserver, Observer
 from apflow.engine.planning import plan_due
 from apflow.engine.settings import EngineSettings
 from apflow.engine.waiting import wait_event
@@ -72,8 +74,10 @@ class Scheduler:
 
     def __init__(self, store: Store, clock: Clock, settings: EngineSettings,
                  on_fired: Callable[[Sequence[Plan]], None],
-                 exclusions: ExclusionCalendars | None = None) -> None:
+                 exclusions: ExclusionCalendars | None = None,
+                 observer: Observer | None = None) -> None:
         self._store = store
+        self._observer: Observer = observer or NullObserver()
         self._exclusions = exclusions
         self._clock = clock
         self._settings = settings
@@ -113,6 +117,7 @@ class Scheduler:
         except Exception as exc:  # a store outage must not end the loop
             logger.error("scheduler turn failed", extra={
                 "action": "scheduler_error", "error": str(exc)})
+            self._observer.loop_error("scheduler", isinstance(exc, StoreError))
             return ERROR_PAUSE_SECONDS
 
     async def tick(self, now: datetime) -> list[Plan]:
