@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from apflow.cli.apply import apply
 from apflow.cli.context import (
     format_option,
     log_level,
@@ -79,6 +80,7 @@ def token(ctx: click.Context, user_id: str, role: str, ttl: int) -> None:
 
 
 cli.add_command(tasks)
+cli.add_command(apply)
 cli.add_command(runs)
 cli.add_command(scheduler)
 

@@ -14,7 +14,7 @@ from apflow.clock import Clock
 from apflow.config import Config
 from apflow.domain.errors import UnknownMethod
 from apflow.executors.registry import ExecutorRegistry, default_registry
-from apflow.service import calendar, runs, scheduled, status, tasks, webhook
+from apflow.service import apply, calendar, runs, scheduled, status, tasks, webhook
 from apflow.service.context import Context
 from apflow.service.params import Params
 from apflow.service.principal import Principal
@@ -48,6 +48,7 @@ METHODS: dict[str, Method] = {
     "tasks.scheduled.complete": scheduled.scheduled_complete,
     "tasks.scheduled.preview": scheduled.scheduled_preview,
     "tasks.scheduled.export-ical": calendar.export_ical,
+    "tasks.apply": apply.apply,
     "tasks.scheduled.feed-token": calendar.feed_token,
     "tasks.scheduled.feed-token.revoke": calendar.revoke_feed_token,
     "tasks.webhook.trigger": webhook.webhook_trigger,
