@@ -82,6 +82,22 @@ class CalendarsConfig:
 
 
 @dataclass(frozen=True)
+class NotifiersConfig:
+    """Where run notifications go (tasks opt in with notify_on_failure / notify_on_success).
+    The URLs are secrets of their own (a Slack incoming webhook is a credential)."""
+
+    webhook_urls: tuple[str, ...] = ()  # POSTed the JSON payload
+    slack_urls: tuple[str, ...] = ()  # Slack-compatible incoming webhooks ({"text": ...})
+    retries: int = 3  # further attempts after a failed delivery
+    timeout: float = 5.0  # seconds per attempt
+
+    @property
+    def enabled(self) -> bool:
+        """True if any destination is configured."""
+        return bool(self.webhook_urls or self.slack_urls)
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str = ""
     api_url: str | None = None
@@ -93,6 +109,7 @@ class Config:
     logs: LogsConfig = field(default_factory=LogsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     calendars: CalendarsConfig = field(default_factory=CalendarsConfig)
+    notifiers: NotifiersConfig = field(default_factory=NotifiersConfig)
     path: Path | None = None  # where it was read from; not a key
 
 
@@ -103,6 +120,7 @@ SECTIONS: dict[str, type[Any]] = {
     "logs": LogsConfig,
     "retention": RetentionConfig,
     "calendars": CalendarsConfig,
+    "notifiers": NotifiersConfig,
 }
 TOP_LEVEL_KEYS = ("database_url", "api_url", "jwt_secret", "admin_auth_token")
 
@@ -291,6 +309,11 @@ def check_ranges(config: Config) -> None:
          "calendars.allowed_urls: each must start with http:// or https://"),
         (all(os.path.isabs(d) for d in config.calendars.allowed_dirs),
          "calendars.allowed_dirs: each must be an absolute path"),
+        (all(url.lower().startswith(("http://", "https://"))
+             for url in (*config.notifiers.webhook_urls, *config.notifiers.slack_urls)),
+         "notifiers: each URL must start with http:// or https://"),
+        (0 <= config.notifiers.retries <= 10, "notifiers.retries: must be 0 to 10"),
+        (0 < config.notifiers.timeout <= 60, "notifiers.timeout: must be in (0, 60] seconds"),
     ]
     for ok, message in checks:
         if not ok:

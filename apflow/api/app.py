@@ -15,8 +15,10 @@ from apflow.api.rpc import handle_rpc
 from apflow.api.webhook import add_webhook_routes
 from apflow.clock import Clock, SystemClock
 from apflow.config import Config
+from apflow.engine.observer import Observers
 from apflow.gateway.exclusion_cache import ExclusionCache, exclusion_cache
 from apflow.metrics import Metrics
+from apflow.notify import Notifier
 from apflow.service import Service
 from apflow.store import open_store
 from apflow.store.base import Store
@@ -68,7 +70,9 @@ def service_lifetime(run_engine: bool,
         # One cache for the engine and the service: a calendar checked when a task is saved
         # is already loaded when its slots fall due.
         calendars = exclusion_cache(app[CONFIG])
-        engine = await start_engine(app, registry, calendars) if run_engine else None
+        notifiers = app[CONFIG].notifiers
+        notifier = Notifier(app[STORE], notifiers) if run_engine and notifiers.enabled else None
+        engine = await start_engine(app, registry, calendars, notifier) if run_engine else None
         app[ENGINE] = engine
         try:
             service = Service(app[STORE], app[CLOCK], engine, app[CONFIG], registry=registry,
@@ -81,17 +85,21 @@ def service_lifetime(run_engine: bool,
         finally:
             if engine is not None:
                 await engine.stop(drain=True)
+            if notifier is not None:
+                await notifier.close()  # after the drain: the last runs notify too
 
     return lifetime
 
 
 async def start_engine(app: web.Application, registry: ExecutorRegistry | None,
-                       calendars: ExclusionCache | None = None) -> Engine:
+                       calendars: ExclusionCache | None = None,
+                       notifier: Notifier | None = None) -> Engine:
     """This node's scheduler, dispatcher and heartbeat, on the app's event loop."""
     from apflow.engine.factory import build_engine  # only an app that runs one needs it
 
     engine = build_engine(app[STORE], app[CLOCK], app[CONFIG], registry=registry,
-                          calendars=calendars, observer=app[METRICS])
+                          calendars=calendars,
+                          observer=Observers(app[METRICS], notifier) if notifier else app[METRICS])
     await engine.start()
     return engine
 

@@ -14,6 +14,7 @@ from apflow.config import Config
 from apflow.engine.engine import Engine
 from apflow.engine.factory import build_engine
 from apflow.gateway.exclusion_cache import exclusion_cache
+from apflow.notify import Notifier
 from apflow.store import open_store
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ async def run_node(config: Config, on_ready: Callable[[Engine], None]) -> None:
     store = open_store(config.database_url)
     await store.open()
     try:
-        engine = build_engine(store, SystemClock(), config, calendars=exclusion_cache(config))
+        notifier = Notifier(store, config.notifiers) if config.notifiers.enabled else None
+        engine = build_engine(store, SystemClock(), config, calendars=exclusion_cache(config),
+                              observer=notifier)
         await engine.start()
         try:
             on_ready(engine)
@@ -56,5 +59,7 @@ async def run_node(config: Config, on_ready: Callable[[Engine], None]) -> None:
             logger.info("draining", extra={"action": "node_stopping", "node": engine.node_id})
         finally:
             await engine.stop(drain=True)
+            if notifier is not None:
+                await notifier.close()
     finally:
         await store.close()

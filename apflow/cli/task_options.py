@@ -64,6 +64,10 @@ def task_field_options(*, create: bool) -> Callable[[F], F]:
                          default=None, help="Turn the schedule on or off."),
             click.option("--api-trigger/--no-api-trigger", "api_trigger", default=None,
                          help="Allow webhook and API triggers."),
+            click.option("--notify-on-failure/--no-notify-on-failure", "notify_on_failure",
+                         default=None, help="Notify the configured notifiers when it fails."),
+            click.option("--notify-on-success/--no-notify-on-success", "notify_on_success",
+                         default=None, help="Notify the configured notifiers when it succeeds."),
             click.option("--env", "env", type=KEY_VALUE, multiple=True,
                          help="Environment of each run, KEY=VALUE (repeatable)."),
         ]

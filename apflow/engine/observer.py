@@ -41,3 +41,26 @@ class NullObserver:
 
     def loop_error(self, loop: str, store: bool) -> None:
         return None
+
+
+class Observers:
+    """Tells every one of several observers (metrics and notifications, say)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self._observers = observers
+
+    def run_started(self, run: Run, lateness_seconds: float | None) -> None:
+        for observer in self._observers:
+            observer.run_started(run, lateness_seconds)
+
+    def run_finished(self, run: Run) -> None:
+        for observer in self._observers:
+            observer.run_finished(run)
+
+    def heartbeat(self, node: str) -> None:
+        for observer in self._observers:
+            observer.heartbeat(node)
+
+    def loop_error(self, loop: str, store: bool) -> None:
+        for observer in self._observers:
+            observer.loop_error(loop, store)

@@ -129,6 +129,8 @@ FIELD_RULES: dict[str, FieldRule] = {
     "env": FieldRule(check_string_map, False),
     "webhook_secret": FieldRule(_secret, True),
     "exclusion_calendar": FieldRule(_source, True),
+    "notify_on_failure": FieldRule(check_bool, False),
+    "notify_on_success": FieldRule(check_bool, False),
 }
 
 READ_ONLY_FIELDS = frozenset({

@@ -82,6 +82,8 @@ def task_view(task: Task) -> dict[str, Any]:
         "env": masked_map(task.env),
         "webhook_secret_set": task.webhook_secret is not None,  # the secret is never returned
         "exclusion_calendar": task.exclusion_calendar,
+        "notify_on_failure": task.notify_on_failure,
+        "notify_on_success": task.notify_on_success,
     }
 
 
