@@ -7,11 +7,13 @@ it, or it was skipped on request) is not inserted again, and the run linked to i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from apflow.domain.enums import RunState
+from apflow.domain.errors import NotFound
 from apflow.domain.models import Occurrence, Run, Task
 from apflow.domain.plans import Plan, ScheduleAdvance, TaskLoad
 from apflow.store.base import Planner
@@ -50,14 +52,66 @@ def plan_each(tasks: Sequence[Task], loads: dict[str, TaskLoad],
     return plans
 
 
+@dataclass(frozen=True)
+class PlanRequest:
+    """One apply_to_task call waiting in a batch."""
+
+    task_id: str
+    now: datetime
+    planner: Planner
+
+
+def plan_in_order(requests: Sequence[PlanRequest], tasks: Mapping[str, Task],
+                  loads: Mapping[str, TaskLoad]) -> list[Plan | Exception]:
+    """The plan (or the error) of each leading request, as if they ran one after another.
+
+    A later request sees the live runs planned by earlier ones (counted here, since runs
+    linked to no ledger row are inserted as given). A plan with ledger rows or a schedule
+    advance changes what only the database knows (which slots are new, the task row): the
+    first request for such a task again ends the list, to be planned after a write."""
+    outcomes: list[Plan | Exception] = []
+    counted = dict(loads)
+    written: set[str] = set()
+    for request in requests:
+        if request.task_id in written:
+            break
+        task = tasks.get(request.task_id)
+        if task is None:
+            outcomes.append(NotFound(f"task {request.task_id} not found"))
+            continue
+        try:
+            plan = plan_one(task, counted, request.planner)
+        except Exception as exc:  # that caller's error only
+            outcomes.append(exc)
+            continue
+        outcomes.append(plan)
+        if plan.occurrences or plan.advance is not None:
+            written.add(plan.task_id)
+        else:
+            count_live_runs(counted, plan.runs)
+    return outcomes
+
+
+def count_live_runs(loads: dict[str, TaskLoad], runs: Iterable[Run]) -> None:
+    """Add queued and running `runs` to the loads of their tasks."""
+    for run in runs:
+        if run.state in (RunState.QUEUED, RunState.RUNNING):
+            load = loads.get(run.task_id, IDLE)
+            loads[run.task_id] = TaskLoad(
+                queued=load.queued + (run.state is RunState.QUEUED),
+                running=load.running + (run.state is RunState.RUNNING))
+
+
 async def apply_plans(tx: Tx, values: Values, plans: Sequence[Plan],
-                      now: datetime) -> list[Plan]:
+                      now: datetime | Sequence[datetime]) -> list[Plan]:
     """Write `plans`; return them as applied (slots already in the ledger and their runs
-    removed)."""
+    removed). `now` is the instant of all plans, or one per plan (advanced tasks' updated_at)."""
+    nows = [now] * len(plans) if isinstance(now, datetime) else list(now)
     new_slots = await insert_occurrences(tx, values, [o for p in plans for o in p.occurrences])
     applied = [applied_part(plan, new_slots) for plan in plans]
     await insert_runs(tx, values, [run for plan in applied for run in plan.runs])
-    await advance_tasks(tx, values, [(p.task_id, p.advance) for p in applied if p.advance], now)
+    await advance_tasks(tx, values, [(p.task_id, p.advance, at)
+                                     for p, at in zip(applied, nows, strict=True) if p.advance])
     terminate = [plan.task_id for plan in applied if plan.terminate_running]
     if terminate:
         await tx.execute("request_termination", values.ids(terminate))
@@ -110,12 +164,12 @@ async def insert_runs(tx: Tx, values: Values, runs: Iterable[Run]) -> None:
 
 
 async def advance_tasks(tx: Tx, values: Values,
-                        advances: Sequence[tuple[str, ScheduleAdvance]], now: datetime) -> None:
-    """Write each task's new scheduling state, with updated_at = now."""
+                        advances: Sequence[tuple[str, ScheduleAdvance, datetime]]) -> None:
+    """Write each task's new scheduling state, with updated_at = the instant given with it."""
     if not advances:
         return
-    updated_at = values.time(now, "now")
     await tx.executemany("advance_task", [
         (task_id, values.time(advance.next_run_at, "next_run_at"), advance.schedule_enabled,
-         advance.run_count, values.time(advance.last_run_at, "last_run_at"), updated_at)
-        for task_id, advance in advances])
+         advance.run_count, values.time(advance.last_run_at, "last_run_at"),
+         values.time(now, "now"))
+        for task_id, advance, now in advances])

@@ -4,7 +4,7 @@ and its driver adapter (`sqlite.py`, `postgres.py`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +20,16 @@ from apflow.store.base import (
     TaskFilter,
     TaskOutcome,
 )
+from apflow.store.batching import Batcher
 from apflow.store.database import Database, Tx
 from apflow.store.feeds import FeedTokenQueries
 from apflow.store.firing import (
+    PlanRequest,
     apply_plans,
     insert_occurrences,
     insert_runs,
     plan_each,
+    plan_in_order,
     plan_one,
     task_loads,
 )
@@ -69,6 +72,16 @@ def _run_order(run: Run) -> tuple[datetime, datetime, str]:
 
 
 SIGNATURE_PURGE_SECONDS = 60.0  # how often used webhook signatures past their window go
+SIGNATURE_WIDTH = 2  # columns of one remember_signatures row
+
+
+@dataclass(frozen=True)
+class SignatureRequest:
+    """One remember_signature call waiting in a batch (instants already encoded)."""
+
+    digest: str
+    now: datetime
+    expires_at: Any
 
 
 class SqlStore(FeedTokenQueries):
@@ -80,6 +93,11 @@ class SqlStore(FeedTokenQueries):
         self._db = db
         self._values = db.values
         self._signatures_purged_at: datetime | None = None
+        # Group commit of the webhook's two writes (batching.py): concurrent calls share
+        # transactions instead of queueing for the write lock one transaction at a time.
+        self._applies = Batcher(self._apply_batch, self._apply_alone, name="apply_to_task")
+        self._signatures = Batcher(self._remember_batch, self._remember_alone,
+                                   name="remember_signature")
 
     # helpers -----------------------------------------------------------------------------
 
@@ -257,17 +275,47 @@ class SqlStore(FeedTokenQueries):
 
     async def apply_to_task(self, task_id: str, now: datetime, planner: Planner) -> Plan:
         """Lock one task row, call `planner(task, load)` and apply the Plan atomically.
-        NotFound if absent; the planner's exceptions propagate and nothing is written."""
+        NotFound if absent; the planner's exceptions propagate and nothing is written.
+
+        Concurrent calls share a transaction (as if run one after another, in call order);
+        a failure of one of them is that caller's alone."""
         self._time(now)
+        return await self._applies.submit(PlanRequest(task_id, now, planner))
+
+    async def _apply_alone(self, request: PlanRequest) -> Plan:
         async with self._db.write() as tx:
-            row = await tx.fetchrow("lock_task", task_id)
+            row = await tx.fetchrow("lock_task", request.task_id)
             if row is None:
-                raise NotFound(f"task {task_id} not found")
+                raise NotFound(f"task {request.task_id} not found")
             task = self._task(row)
             loads = await task_loads(tx, self._values, [task.id])
-            plan = plan_one(task, loads, planner)
-            [applied] = await apply_plans(tx, self._values, [plan], now)
+            plan = plan_one(task, loads, request.planner)
+            [applied] = await apply_plans(tx, self._values, [plan], request.now)
         return applied
+
+    async def _apply_batch(self, requests: Sequence[PlanRequest]) -> list[Plan | Exception]:
+        """Plan and apply `requests` in one transaction, all their tasks locked at once."""
+        ids = self._values.ids(sorted({request.task_id for request in requests}))
+        outcomes: list[Plan | Exception] = []
+        async with self._db.write() as tx:
+            while len(outcomes) < len(requests):
+                outcomes += await self._apply_round(tx, ids, requests[len(outcomes):])
+        return outcomes
+
+    async def _apply_round(self, tx: Tx, ids: Any,
+                           requests: Sequence[PlanRequest]) -> list[Plan | Exception]:
+        """Plan and apply the leading requests that plan_in_order can plan without a write
+        in between (usually all of them)."""
+        tasks = {task.id: task for task in self._tasks(await tx.fetch("lock_tasks", ids))}
+        loads = await task_loads(tx, self._values, list(tasks))
+        planned = plan_in_order(requests, tasks, loads)
+        plans = [(outcome, request.now) for outcome, request
+                 in zip(planned, requests[:len(planned)], strict=True)
+                 if isinstance(outcome, Plan)]
+        applied = iter(await apply_plans(tx, self._values, [plan for plan, _ in plans],
+                                         [at for _, at in plans]))
+        return [next(applied) if isinstance(outcome, Plan) else outcome
+                for outcome in planned]
 
     # runs --------------------------------------------------------------------------------
 
@@ -433,19 +481,42 @@ class SqlStore(FeedTokenQueries):
                                  expires_at: datetime) -> bool:
         """True if `digest` was not seen before (and is now remembered until expires_at);
         expired digests are forgotten (an expired one counts as unseen at once; the rows
-        themselves are deleted at most once per SIGNATURE_PURGE_SECONDS, not on every call)."""
+        themselves are deleted at most once per SIGNATURE_PURGE_SECONDS, not on every call).
+
+        Concurrent calls share one statement; of several carrying one digest, only the first
+        may get True."""
+        self._time(now)
+        request = SignatureRequest(digest, now, self._time(expires_at, "expires_at"))
+        return await self._signatures.submit(request)
+
+    async def _remember_alone(self, request: SignatureRequest) -> bool:
+        [new] = await self._remember_batch([request])
+        if isinstance(new, Exception):
+            raise new
+        return new
+
+    async def _remember_batch(self, requests: Sequence[SignatureRequest]) -> list[bool]:
+        """One upsert for the batch. Its instant is the earliest of its calls: a digest
+        counts as expired only if it was for every one of them (never more replays let
+        through than calls one by one would)."""
+        now = min(request.now for request in requests)
         stamp = self._time(now)
+        first: dict[str, SignatureRequest] = {}
+        for request in requests:
+            first.setdefault(request.digest, request)
+        rows = [(request.digest, request.expires_at) for request in first.values()]
         purge = self._signatures_purged_at is None or \
             (now - self._signatures_purged_at).total_seconds() >= SIGNATURE_PURGE_SECONDS \
             or now < self._signatures_purged_at
         async with self._db.write() as tx:
             if purge:
                 await tx.execute("purge_signatures", stamp)
-            row = await tx.fetchrow("remember_signature", digest,
-                                    self._time(expires_at, "expires_at"), stamp)
+            new = {str(row[0]) for row in await tx.fetch(
+                "remember_signatures", *self._values.rows(rows, SIGNATURE_WIDTH), stamp)}
         if purge:
             self._signatures_purged_at = now
-        return row is not None
+        return [request.digest in new and first[request.digest] is request
+                for request in requests]
 
     async def rate_limit_hit(self, key: str, window_start: datetime, now: datetime) -> int:
         """Count one request for `key` in the window starting at window_start; return the

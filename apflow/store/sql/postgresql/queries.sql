@@ -195,6 +195,10 @@ FOR UPDATE SKIP LOCKED;
 -- One task, locked (waits for another holder).
 SELECT * FROM tasks WHERE id = $1 FOR UPDATE;
 
+-- name: lock_tasks
+-- The tasks among a list of ids, locked in id order (two batches never deadlock).
+SELECT * FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE;
+
 -- name: task_loads
 -- Queued and running counts of the listed tasks (tasks without live runs are absent).
 SELECT task_id,
@@ -392,6 +396,15 @@ DELETE FROM webhook_signatures WHERE expires_at <= $1;
 -- name: remember_signature
 -- Remember a digest; returns it only if it was not known (or known but expired at $3).
 INSERT INTO webhook_signatures (digest, expires_at) VALUES ($1, $2)
+ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at
+WHERE webhook_signatures.expires_at <= $3
+RETURNING digest;
+
+-- name: remember_signatures
+-- Remember digests (distinct, with their expiry, one array each); returns those that were
+-- not known (or known but expired at $3).
+INSERT INTO webhook_signatures (digest, expires_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[])
 ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at
 WHERE webhook_signatures.expires_at <= $3
 RETURNING digest;

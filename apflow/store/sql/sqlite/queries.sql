@@ -226,6 +226,10 @@ LIMIT ?2;
 -- One task (the write transaction is the lock).
 SELECT * FROM tasks WHERE id = ?1;
 
+-- name: lock_tasks
+-- The tasks among a list of ids (the write transaction is the lock).
+SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?1));
+
 -- name: task_loads
 -- Queued and running counts of the listed tasks (tasks without live runs are absent).
 SELECT task_id,
@@ -432,6 +436,17 @@ DELETE FROM webhook_signatures WHERE expires_at <= ?1;
 INSERT INTO webhook_signatures (digest, expires_at) VALUES (?1, ?2)
 ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at
 WHERE webhook_signatures.expires_at <= ?3
+RETURNING digest;
+
+-- name: remember_signatures
+-- Remember digests, a JSON array of [digest, expires_at] rows with distinct digests; returns
+-- those that were not known (or known but expired at ?2).
+INSERT INTO webhook_signatures (digest, expires_at)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+FROM json_each(?1)
+WHERE true  -- tells the parser that ON CONFLICT belongs to the INSERT, not to a join
+ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at
+WHERE webhook_signatures.expires_at <= ?2
 RETURNING digest;
 
 -- name: purge_rate_windows
