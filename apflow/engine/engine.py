@@ -26,6 +26,7 @@ from apflow.engine.ids import new_run_id
 from apflow.engine.logs import LogFactory
 from apflow.engine.observer import NullObserver, Observer
 from apflow.engine.planning import plan_manual
+from apflow.engine.retention import Retention
 from apflow.engine.scheduler import Scheduler
 from apflow.engine.settings import EngineSettings
 from apflow.engine.waiting import FinishSignals, wait_event
@@ -59,6 +60,7 @@ class Engine:
         self.scheduler = Scheduler(store, clock, self.settings, self._fired, exclusions,
                                    self.observer)
         self.heartbeat = Heartbeat(store, clock, self.settings, self.node_id, self.dispatcher)
+        self.retention = Retention(store, clock, self.settings)
         self.started_at: datetime | None = None
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -79,6 +81,7 @@ class Engine:
             "scheduler": asyncio.create_task(self.scheduler.run(), name="apflow-scheduler"),
             "dispatcher": asyncio.create_task(self.dispatcher.run(), name="apflow-dispatcher"),
             "heartbeat": asyncio.create_task(self.heartbeat.run(), name="apflow-heartbeat"),
+            "retention": asyncio.create_task(self.retention.run(), name="apflow-retention"),
         }
         logger.info("engine started", extra={
             "action": "engine_started", "node": self.node_id, "recovered": len(crashed),
@@ -96,7 +99,8 @@ class Engine:
         await self.heartbeat.register(self.clock.now())
         await self.dispatcher.drain(graceful=drain)
         self.heartbeat.stop()
-        await self._await_loops("heartbeat")
+        self.retention.stop()
+        await self._await_loops("heartbeat", "retention")
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         self.heartbeat.state = "stopped"

@@ -21,6 +21,9 @@ class EngineSettings:
     lease_seconds: float = 30.0
     heartbeat_interval: float = 5.0
     fire_batch: int = 500  # schedules locked per fire_due round
+    keep_runs: int | None = None  # retention.keep_runs: finished runs kept per task
+    keep_for: int | None = None  # retention.keep_for: seconds finished runs and ledger stay
+    retention_interval: float = 60.0  # seconds between pruning passes
 
     @classmethod
     def from_config(cls, config: Config) -> EngineSettings:
@@ -30,7 +33,8 @@ class EngineSettings:
                    default_timeout=sched.timeout, user_id=sched.user_id,
                    logs_max_size=config.logs.max_size, logs_on_full=config.logs.on_full,
                    lease_seconds=sched.lease_seconds,
-                   heartbeat_interval=min(5.0, sched.lease_seconds / 3))
+                   heartbeat_interval=min(5.0, sched.lease_seconds / 3),
+                   keep_runs=config.retention.keep_runs, keep_for=config.retention.keep_for)
 
 
 def default_node_id(config: Config | None = None) -> str:

@@ -131,6 +131,8 @@ FIELD_RULES: dict[str, FieldRule] = {
     "exclusion_calendar": FieldRule(_source, True),
     "notify_on_failure": FieldRule(check_bool, False),
     "notify_on_success": FieldRule(check_bool, False),
+    "keep_runs": FieldRule(_int_range(1, 1_000_000), True),
+    "keep_for_seconds": FieldRule(_int_range(1, 100 * 365 * ONE_DAY), True),
 }
 
 READ_ONLY_FIELDS = frozenset({

@@ -84,6 +84,8 @@ def task_view(task: Task) -> dict[str, Any]:
         "exclusion_calendar": task.exclusion_calendar,
         "notify_on_failure": task.notify_on_failure,
         "notify_on_success": task.notify_on_success,
+        "keep_runs": task.keep_runs,
+        "keep_for_seconds": task.keep_for_seconds,
     }
 
 

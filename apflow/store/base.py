@@ -231,6 +231,21 @@ class Store(Protocol):
     async def feed_token_user(self, token_digest: str) -> str | None:
         """The user whose feed token has this digest, or None."""
 
+    # retention ---------------------------------------------------------------------------
+    async def retention_configured(self) -> bool:
+        """Does any task set its own keep_runs or keep_for_seconds?"""
+
+    async def prune_runs(self, now: datetime, *, keep_runs: int | None,
+                         keep_for_seconds: int | None, limit: int) -> int:
+        """Delete up to `limit` finished runs (and their logs) past retention: beyond their
+        task's newest keep_runs, or finished more than keep_for_seconds ago (a task's own
+        values, else these defaults; None = keep). Returns how many were deleted."""
+
+    async def prune_occurrences(self, now: datetime, *, keep_for_seconds: int | None,
+                                limit: int) -> int:
+        """Delete up to `limit` ledger rows recorded more than keep_for_seconds ago (a
+        task's own value, else this default; None = keep). Returns how many."""
+
     # change notification (scheduler wake-up across nodes) --------------------------------
     async def notify_change(self) -> None:
         """Tell every node's scheduler that schedules changed (PostgreSQL NOTIFY)."""

@@ -34,6 +34,7 @@ from apflow.store.firing import (
     task_loads,
 )
 from apflow.store.migrate import schema_snapshot
+from apflow.store.retention import RetentionQueries
 from apflow.store.rows import (
     LOG_CHUNK,
     NODE,
@@ -84,7 +85,7 @@ class SignatureRequest:
     expires_at: Any
 
 
-class SqlStore(FeedTokenQueries):
+class SqlStore(FeedTokenQueries, RetentionQueries):
     """Everything of the Store protocol except connecting and change notification."""
 
     dialect: str

@@ -328,7 +328,7 @@ async def test_a_faulty_executor_ends_as_a_failed_run_and_the_engine_carries_on(
     await add_task(store, "good", command="echo fine")
     assert (await run_once(engine, "good")).state is RunState.SUCCEEDED
     assert engine.status()["loops"] == {"scheduler": True, "dispatcher": True,
-                                        "heartbeat": True}
+                                        "heartbeat": True, "retention": True}
 
 
 async def test_a_deleted_task_fails_its_queued_run(store: Store, engine: Engine) -> None:

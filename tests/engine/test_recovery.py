@@ -170,7 +170,8 @@ async def test_status_reports_the_node_and_its_loops(engine: Engine, store: Stor
     await until(lambda: _running(store, run.id))
     status = engine.status()
     assert (status["node_id"], status["running"], status["state"]) == ("node-a", 1, "active")
-    assert status["loops"] == {"scheduler": True, "dispatcher": True, "heartbeat": True}
+    assert status["loops"] == {"scheduler": True, "dispatcher": True, "heartbeat": True,
+                               "retention": True}
     assert status["started_at"] is not None
 
 

@@ -472,3 +472,32 @@ DELETE FROM feed_tokens WHERE user_id = ?1;
 -- name: feed_token_user
 -- Whose calendar feed token has this digest.
 SELECT user_id FROM feed_tokens WHERE token_digest = ?1;
+
+-- name: retention_configured
+-- Whether any task sets its own retention (else, without global settings, nothing to prune).
+SELECT EXISTS (SELECT 1 FROM tasks WHERE keep_runs IS NOT NULL OR keep_for_seconds IS NOT NULL);
+
+-- name: prunable_runs
+-- Finished runs past retention (?1 now, ?2 default keep_runs, ?3 default keep_for seconds).
+SELECT r.id FROM (
+    SELECT id, task_id, finished_at,
+           ROW_NUMBER() OVER (PARTITION BY task_id ORDER BY queued_at DESC, id DESC) AS newest
+    FROM runs WHERE state NOT IN ('queued', 'running')
+) AS r LEFT JOIN tasks AS t ON t.id = r.task_id
+WHERE (COALESCE(t.keep_runs, ?2) IS NOT NULL AND r.newest > COALESCE(t.keep_runs, ?2))
+   OR (COALESCE(t.keep_for_seconds, ?3) IS NOT NULL
+       AND r.finished_at < ?1 - COALESCE(t.keep_for_seconds, ?3) * 1000000)
+LIMIT ?4;
+
+-- name: delete_runs
+-- Delete runs by id (their logs go with them: ON DELETE CASCADE).
+DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1));
+
+-- name: prune_occurrences
+-- Ledger rows recorded before now minus keep_for (?1 now, ?2 default seconds, ?3 batch).
+DELETE FROM occurrences WHERE (task_id, scheduled_for) IN (
+    SELECT o.task_id, o.scheduled_for FROM occurrences AS o
+    LEFT JOIN tasks AS t ON t.id = o.task_id
+    WHERE COALESCE(t.keep_for_seconds, ?2) IS NOT NULL
+      AND o.recorded_at < ?1 - COALESCE(t.keep_for_seconds, ?2) * 1000000
+    LIMIT ?3);
