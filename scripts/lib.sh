@@ -55,6 +55,9 @@ _package_missing() { # feature -> prints the Debian package when the feature is 
             echo apparmor
         fi
         ;;
+    browser) # the dashboard's browser tests drive Debian's chromium, never a downloaded one
+        [[ -x /usr/bin/chromium ]] || echo chromium
+        ;;
     *) die "unknown feature $1" ;;
     esac
 }
@@ -77,7 +80,8 @@ _remove_policy_rc() {
 }
 
 # ensure_packages FEATURE...: install (once, non-interactively) the Debian packages that
-# venv | postgres | docker need and that are not there yet. Fast no-op when all are.
+# venv | postgres | docker | signing | browser need and that are not there yet. Fast no-op
+# when all are.
 ensure_packages() {
     local feature missing=()
     for feature in "$@"; do

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real PostgreSQL server and dockerd that scripts/test starts.
+"""Shared fixtures: the real PostgreSQL server and dockerd that scripts/test starts, and the
+chromium it installs.
 
 Without them a test that needs one is skipped, so `pytest` alone still runs the rest.
 Under CI=true such a skip is a failure: CI must never go green without having run them.
@@ -11,8 +12,10 @@ from collections.abc import Generator
 
 import pytest
 
-REAL_SERVER_MARKERS = ("postgres", "docker")
-FIXTURE_MARKERS = {"postgres_server_dsn": "postgres", "docker_host": "docker"}
+REAL_SERVER_MARKERS = ("postgres", "docker", "browser")
+FIXTURE_MARKERS = {"postgres_server_dsn": "postgres", "docker_host": "docker",
+                   "chromium_path": "browser"}
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _in_ci() -> bool:
@@ -41,6 +44,14 @@ def docker_host() -> tuple[str, str]:
     return host, image
 
 
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium, which the browser tests drive (Playwright never downloads one)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is missing: run the suite with scripts/test (it installs it)")
+    return CHROMIUM
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses a real-server fixture carries its marker, even if it forgot it."""
     for item in items:
@@ -54,7 +65,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Under CI=true, a skipped postgres or docker test is reported as failed."""
+    """Under CI=true, a skipped postgres, docker or browser test is reported as failed."""
     report = yield
     if not (_in_ci() and report.skipped) or hasattr(report, "wasxfail"):
         return report

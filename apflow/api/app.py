@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from apflow.api.calendar import add_calendar_routes
+from apflow.api.dashboard import add_dashboard_routes
 from apflow.api.health import health
 from apflow.api.keys import CLOCK, CONFIG, ENGINE, METRICS, SERVICE, STORE
 from apflow.api.metrics import metrics
@@ -48,6 +49,7 @@ def create_app(config: Config, *, store: Store | None = None, clock: Clock | Non
     app.router.add_post("/tasks", handle_rpc)
     app.router.add_post("/tasks/", handle_rpc)
     add_webhook_routes(app)
+    add_dashboard_routes(app)
     add_calendar_routes(app)
     return app
 
