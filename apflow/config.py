@@ -166,9 +166,18 @@ def write_default_config(path: Path) -> None:
         f"jwt_secret: {secrets.token_urlsafe(48)}\n"
         "api:\n  host: 127.0.0.1\n  port: 8000\n"
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    # Written whole under a temporary name, then linked into place: a process starting at
+    # the same moment (two nodes, one home) either wins or reads the winner's complete file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process wrote it first; theirs is the config
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def environment_overrides(env: Mapping[str, str]) -> dict[str, Any]:

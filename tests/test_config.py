@@ -117,3 +117,17 @@ def test_a_bad_config_file_is_left_untouched(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_config(path, {})
     assert path.read_text() == "api: [\n"
+
+
+def test_processes_starting_together_share_one_generated_config(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    path = tmp_path / "home" / "config.cli.yaml"
+    with concurrent.futures.ProcessPoolExecutor(max_workers=4) as pool:
+        secrets_seen = list(pool.map(_jwt_secret_of_fresh_config, [path] * 8))
+    assert len(set(secrets_seen)) == 1
+    assert [p.name for p in path.parent.iterdir()] == ["config.cli.yaml"]
+
+
+def _jwt_secret_of_fresh_config(path: Path) -> str:
+    return load_config(path, environ={}).jwt_secret

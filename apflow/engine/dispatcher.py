@@ -42,6 +42,9 @@ from apflow.engine.waiting import FinishSignals, wait_event
 from apflow.store.base import FinishedRun, Store, TaskOutcome
 
 logger = logging.getLogger(__name__)
+# Reading the tasks of just-claimed runs is tried this often before the runs are failed.
+TASK_READ_ATTEMPTS = 4
+TASK_READ_PAUSE_SECONDS = 0.25  # times the attempt number
 
 # Queued runs are due but none could be claimed: their tasks are at max_concurrent, most
 # likely on another node (local finishes wake the loop at once). Look again this soon.
@@ -142,10 +145,7 @@ class Dispatcher:
         """Read the claimed runs' tasks and start each run (as a tree, if its task has one)."""
         ids = sorted({run.task_id for run in runs})
         try:
-            found = await self.store.get_tasks(ids)
-            # One query per batch decides which runs drive a tree: groups and parents.
-            trees = {task.id for task in found if task.executor is None} \
-                | await self.store.parents_among(ids)
+            found, trees = await self._read_tasks(ids)
         except Exception as exc:  # the runs are ours now: each must still end recorded
             logger.error("claimed runs' tasks not read", extra={
                 "action": "dispatcher_error", "runs": len(runs), "error": describe(exc)})
@@ -156,6 +156,21 @@ class Dispatcher:
         tasks = {task.id: task for task in found}
         for run in runs:
             self._launch(run, tasks.get(run.task_id), tree=run.task_id in trees)
+
+    async def _read_tasks(self, ids: list[str]) -> tuple[list[Task], set[str]]:
+        """The claimed runs' tasks and which of them drive a tree (groups and parents), with
+        a few tries: a connection cut right after the claim must not fail the runs."""
+        for attempt in range(1, TASK_READ_ATTEMPTS + 1):
+            try:
+                found = await self.store.get_tasks(ids)
+                trees = {task.id for task in found if task.executor is None} \
+                    | await self.store.parents_among(ids)
+                return found, trees
+            except Exception:
+                if attempt == TASK_READ_ATTEMPTS:
+                    raise
+                await asyncio.sleep(TASK_READ_PAUSE_SECONDS * attempt)
+        raise AssertionError("unreachable")
 
     async def _claim_runs(self, limit: int, now: datetime) -> list[Run]:
         runs = await self.store.claim_runs(
@@ -245,7 +260,7 @@ class Dispatcher:
         self.signals.finished(active.run.id)
 
     async def _after_finish(self, active: ActiveRun, run: Run) -> None:
-        task = active.task
+        task = active.task or await self._task_or_none(run.task_id)
         if task is None:
             return
         succeeded = run.state is RunState.SUCCEEDED
@@ -254,6 +269,16 @@ class Dispatcher:
             error=None if succeeded else run.error, progress=1.0 if succeeded else None))
         if active.stop_reason not in (STOP_CANCELLED, STOP_TERMINATED):
             await self.retries.queue([(task, run)])
+
+    async def _task_or_none(self, task_id: str) -> Task | None:
+        """The task of a run that started without it (its read failed), if it can be read
+        now: its status and retries still apply."""
+        try:
+            return await self.store.get_task(task_id)
+        except Exception as exc:  # deleted, or the store is still away: nothing more to do
+            logger.warning("task of a finished run not read", extra={
+                "action": "dispatcher_error", "task_id": task_id, "error": describe(exc)})
+            return None
 
     def _log_finished(self, run: Run) -> None:
         logger.info("run finished", extra={

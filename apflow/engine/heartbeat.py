@@ -97,3 +97,14 @@ class Heartbeat:
                 "action": "node_lost", "node": node.id, "runs": len(crashed),
                 "last_heartbeat": node.heartbeat_at.isoformat()})
             await self._dispatcher.retries.crashed(crashed)
+        await self._reap_expired(now, stale_before)
+
+    async def _reap_expired(self, now: datetime, stale_before: datetime) -> None:
+        """Runs whose lease ended a whole lease ago although their node lives: no node knows
+        them (a claim committed whose answer was lost on a cut connection). This node's own
+        runs were renewed just before, so they are never among them."""
+        expired = await self._store.crash_expired_runs(now, stale_before)
+        if expired:
+            logger.warning("runs with expired leases crashed", extra={
+                "action": "lease_expired", "runs": len(expired)})
+            await self._dispatcher.retries.crashed(expired)

@@ -11,6 +11,11 @@ from apflow.store.base import Store, TaskOutcome
 
 logger = logging.getLogger(__name__)
 
+# A status write that fails (a cut connection, a failover) is tried again: the run is on
+# record, but a task left "in_progress" forever would mislead everyone reading it.
+WRITE_ATTEMPTS = 6
+RETRY_PAUSE_SECONDS = 0.2  # times the attempt number: 0.2 s, 0.4 s, ... (3 s in all)
+
 STATUS_OF_RUN_STATE = {
     RunState.SUCCEEDED: TaskStatus.COMPLETED,
     RunState.FAILED: TaskStatus.FAILED,
@@ -56,12 +61,20 @@ class StatusWriter:
             self._flusher = None
 
     async def _write(self, batch: list[tuple[TaskOutcome, list[asyncio.Future[None]]]]) -> None:
-        try:
-            await self._store.set_task_outcomes([outcome for outcome, _ in batch],
-                                                self._clock.now())
-        except Exception as exc:  # the runs are already on record; the status is best effort
-            logger.error("task status not written", extra={
-                "action": "task_status_failed", "tasks": len(batch), "error": str(exc)})
+        outcomes = [outcome for outcome, _ in batch]
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                await self._store.set_task_outcomes(outcomes, self._clock.now())
+                break
+            except Exception as exc:  # the runs are already on record; keep trying a while
+                if attempt == WRITE_ATTEMPTS:
+                    logger.error("task status not written", extra={
+                        "action": "task_status_failed", "tasks": len(batch),
+                        "error": str(exc)})
+                    break
+                logger.warning("task status write failed, retrying", extra={
+                    "action": "store_write_retry", "attempt": attempt, "error": str(exc)})
+                await asyncio.sleep(RETRY_PAUSE_SECONDS * attempt)
         for _, futures in batch:
             for future in futures:
                 if not future.done():

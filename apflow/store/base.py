@@ -175,6 +175,10 @@ class Store(Protocol):
     async def crash_runs_of_node(self, node: str, now: datetime) -> list[Run]:
         """Mark every running run owned by `node` crashed (end_reason node_lost)."""
 
+    async def crash_expired_runs(self, now: datetime, expired_before: datetime) -> list[Run]:
+        """Mark every running run whose lease ended before `expired_before` crashed
+        (end_reason lease_expired): no live node renews it."""
+
     async def get_run(self, run_id: str) -> Run:
         """Return a run. NotFound if absent."""
 

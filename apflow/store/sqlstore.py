@@ -393,6 +393,13 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
         async with self._db.write() as tx:
             return self._runs(await tx.fetch("crash_runs_of_node", node, self._time(now)))
 
+    async def crash_expired_runs(self, now: datetime, expired_before: datetime) -> list[Run]:
+        """Mark running runs whose lease ended before `expired_before` crashed
+        (end_reason lease_expired)."""
+        async with self._db.write() as tx:
+            return self._runs(await tx.fetch("crash_expired_runs", self._time(now),
+                                             self._time(expired_before, "expired_before")))
+
     async def get_run(self, run_id: str) -> Run:
         """Return a run. NotFound if absent."""
         async with self._db.lookup() as tx:

@@ -88,3 +88,14 @@ async def test_old_ledger_rows_go_by_age(store: SqlStore) -> None:
     assert await store.prune_occurrences(now, keep_for_seconds=3600, limit=100) == 1
     rows = await store.list_occurrences(OccurrenceFilter(task_id="t1"))
     assert [r.scheduled_for for r in rows] == [at(7200)]
+
+
+async def test_runs_with_long_expired_leases_are_crashed(store: SqlStore) -> None:
+    await store.create_task(a_task("t1"))
+    await store.insert_runs([a_run("q", "t1", RunState.QUEUED, not_before=at(0))])
+    claimed = await store.claim_runs(at(0), "n1", limit=1, lease_seconds=10)
+    assert [r.id for r in claimed] == ["q"]
+    assert await store.crash_expired_runs(at(15), at(5)) == []  # expired at 10, not before 5
+    crashed = await store.crash_expired_runs(at(40), at(20))
+    assert [(r.id, r.state, r.end_reason) for r in crashed] == [
+        ("q", RunState.CRASHED, "lease_expired")]

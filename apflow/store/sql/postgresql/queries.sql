@@ -464,3 +464,10 @@ DELETE FROM occurrences WHERE (task_id, scheduled_for) IN (
       AND o.recorded_at < $1::timestamptz
           - make_interval(secs => COALESCE(t.keep_for_seconds, $2::integer))
     LIMIT $3);
+
+-- name: crash_expired_runs
+-- Running runs whose lease ran out ($2: before this instant) become crashed: no live node
+-- knows them (a claim whose answer was lost, or an owner that stopped renewing).
+UPDATE runs SET state = 'crashed', finished_at = $1, end_reason = 'lease_expired'
+WHERE state = 'running' AND lease_expires_at IS NOT NULL AND lease_expires_at < $2
+RETURNING *;
