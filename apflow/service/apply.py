@@ -164,7 +164,8 @@ async def execute(ctx: Context, plan: Plan) -> None:
 
 
 async def apply(ctx: Context, params: Params) -> dict[str, Any]:
-    """tasks.apply: params `source` (names the set of tasks), `tasks`, `dry_run`."""
+    """tasks.apply: make the tasks of `source` match `tasks` (by name; hand-made tasks are
+    never touched); `dry_run` only reports the plan (docs/apply.md)."""
     source = check_text(params.raw("source"), "source", max_length=200, allow_empty=False,
                         single_line=True)
     check_id(source, "source")

@@ -63,7 +63,7 @@ async def runs_list(ctx: Context, params: Params) -> dict[str, Any]:
 
 
 async def runs_get(ctx: Context, params: Params) -> dict[str, Any]:
-    """tasks.runs.get."""
+    """tasks.runs.get: one run with every field of DESIGN.md section 4."""
     run_id = params.id("run_id")
     params.done()
     return run_view(await ctx.run(run_id))

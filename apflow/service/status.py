@@ -12,7 +12,8 @@ from apflow.store.base import TaskFilter
 
 
 async def scheduler_status(ctx: Context, params: Params) -> dict[str, Any]:
-    """Counts are global (they name no task); nodes are listed for admins only."""
+    """scheduler.status: this node's loops, runs by state, due schedules; the node list for
+    admins only (counts are global: they name no task)."""
     params.done()
     now = ctx.clock.now()
     runs = await ctx.store.count_runs_by_state()

@@ -58,7 +58,7 @@ async def create(ctx: Context, params: Params) -> dict[str, Any]:
 
 
 async def get(ctx: Context, params: Params) -> dict[str, Any]:
-    """tasks.get."""
+    """tasks.get: one task (someone else's answers -32004, like a missing one)."""
     task_id = params.id("task_id")
     params.done()
     return task_view(await ctx.task(task_id))
