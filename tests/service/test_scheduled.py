@@ -135,3 +135,29 @@ async def test_status_reports_counts(admin: Caller, alice: Caller, clock: FakeCl
     assert status["runs"]["queued"] == 0
     assert "nodes" in status
     assert "nodes" not in await alice("scheduler.status")
+
+
+async def test_status_flags_runs_going_twice_as_long_as_usual(
+        admin: Caller, alice: Caller, service: object, clock: FakeClock) -> None:
+    from datetime import timedelta as td
+
+    from apflow.domain.enums import RunState, Trigger
+    from apflow.domain.models import Run
+    from apflow.service import Service
+
+    assert isinstance(service, Service)
+    task = await alice("tasks.create", name="etl")
+    t0 = clock.now()
+    history = [Run(id=f"old{i}", task_id=task["id"], trigger=Trigger.MANUAL,
+                   state=RunState.SUCCEEDED, queued_at=t0, not_before=t0, started_at=t0,
+                   finished_at=t0 + td(seconds=10), user_id="alice") for i in range(3)]
+    await service.store.insert_runs(history)
+    await service.store.insert_runs([Run(
+        id="now", task_id=task["id"], trigger=Trigger.MANUAL, state=RunState.QUEUED,
+        queued_at=t0, not_before=t0, user_id="alice")])
+    await service.store.claim_runs(t0, "n1", limit=1, lease_seconds=3600)
+    clock.advance(15)
+    assert (await admin("scheduler.status"))["degraded_runs"] == []
+    clock.advance(10)
+    flagged = (await alice("scheduler.status"))["degraded_runs"]
+    assert [(f["run_id"], f["usual_seconds"]) for f in flagged] == [("now", 10.0)]
