@@ -1,0 +1,63 @@
+"""apflow (this repository): `once` tasks through the engine, run by .venv/bin/python."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from _common import Recorder, due_instants, parse, report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from apflow.clock import SystemClock
+from apflow.engine.engine import Engine
+from apflow.engine.settings import EngineSettings
+from apflow.executors.base import RunContext
+from apflow.executors.registry import ExecutorRegistry, default_registry
+from apflow.store import open_store
+from bench.engine import create_tasks
+
+ARGS = parse()
+RECORDER = Recorder(ARGS.count)
+
+
+async def noop(ctx: RunContext) -> None:
+    """The no-op Python executor, recording when its body ran against the run's slot."""
+    RECORDER.hit(ctx.run.scheduled_for.timestamp())
+
+
+def registry() -> ExecutorRegistry:
+    reg = default_registry()
+    reg.get("python").register("noop", noop)  # type: ignore[attr-defined]
+    return reg
+
+
+async def main() -> None:
+    store = open_store(ARGS.dsn)
+    await store.open()
+    try:
+        if ARGS.workload == "throughput":
+            due = SystemClock().now()
+            await create_tasks(store, lambda i: due, ARGS.count)
+        else:
+            instants = due_instants(ARGS)
+            await create_tasks(store, lambda i: datetime.fromtimestamp(instants[i], UTC),
+                               ARGS.count)
+        settings = EngineSettings(max_concurrent=ARGS.concurrency)
+        engine = Engine(store, SystemClock(), registry(), settings, "bench")
+        began = time.time()
+        await engine.start()
+        try:
+            await RECORDER.wait(ARGS.spread + 120)
+        finally:
+            await engine.stop()
+    finally:
+        await store.close()
+    report(ARGS, RECORDER, began, concurrency=ARGS.concurrency)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
