@@ -24,6 +24,7 @@ from apflow.domain.enums import RunState
 from apflow.domain.errors import NotFound
 from apflow.domain.models import Run, Task
 from apflow.engine.planning import should_retry
+from apflow.service.views import iso
 from apflow.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ CLOSE_GRACE_SECONDS = 5.0
 
 def payload(task: Task, run: Run) -> dict[str, Any]:
     """What a notification says: no logs, inputs, env or variables."""
-    def iso(value: Any) -> str | None:
-        return None if value is None else str(value.isoformat())
     return {
         "event": "run_succeeded" if run.state is RunState.SUCCEEDED else "run_failed",
         "task": {"id": task.id, "name": task.name, "user_id": task.user_id},

@@ -160,17 +160,18 @@ class Dispatcher:
     async def _read_tasks(self, ids: list[str]) -> tuple[list[Task], set[str]]:
         """The claimed runs' tasks and which of them drive a tree (groups and parents), with
         a few tries: a connection cut right after the claim must not fail the runs."""
-        for attempt in range(1, TASK_READ_ATTEMPTS + 1):
+        for attempt in range(1, TASK_READ_ATTEMPTS):
             try:
-                found = await self.store.get_tasks(ids)
-                trees = {task.id for task in found if task.executor is None} \
-                    | await self.store.parents_among(ids)
-                return found, trees
+                return await self._tasks_and_trees(ids)
             except Exception:
-                if attempt == TASK_READ_ATTEMPTS:
-                    raise
                 await asyncio.sleep(TASK_READ_PAUSE_SECONDS * attempt)
-        raise AssertionError("unreachable")
+        return await self._tasks_and_trees(ids)
+
+    async def _tasks_and_trees(self, ids: list[str]) -> tuple[list[Task], set[str]]:
+        found = await self.store.get_tasks(ids)
+        trees = {task.id for task in found if task.executor is None} \
+            | await self.store.parents_among(ids)
+        return found, trees
 
     async def _claim_runs(self, limit: int, now: datetime) -> list[Run]:
         runs = await self.store.claim_runs(

@@ -9,6 +9,7 @@ whose name is taken by one is refused. Applying an unchanged list changes nothin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
@@ -99,7 +100,7 @@ def differs(task: Task, wanted: dict[str, Any]) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dict) or hasattr(value, "items"):
+    if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]

@@ -34,6 +34,13 @@ async def trigger(ctx: Context, task_id: str, kind: Trigger,
     task = await ctx.task(task_id)
     if not task.api_trigger:
         raise Forbidden(f"task {task_id} has api_trigger false: only its schedule starts it")
+    return await queue_run(ctx, task_id, kind, variables)
+
+
+async def queue_run(ctx: Context, task_id: str, kind: Trigger,
+                    variables: dict[str, str]) -> Run:
+    """Queue a run of a task the caller was checked for (visible, api_trigger), as the
+    caller: through this process's engine, else in the store for any running node."""
     who = ctx.principal.user_id
     if ctx.engine is not None:
         return await ctx.engine.trigger(task_id, kind, variables=variables, triggered_by=who)

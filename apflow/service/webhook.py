@@ -39,13 +39,10 @@ from apflow.domain.errors import (
     Unauthenticated,
 )
 from apflow.domain.models import Run, Task
-from apflow.domain.plans import Plan, TaskLoad
-from apflow.engine.ids import new_run_id
-from apflow.engine.planning import plan_manual
 from apflow.service.context import Context
 from apflow.service.params import Params, check_string_map, type_name
 from apflow.service.principal import SYSTEM, Principal
-from apflow.service.runs import trigger
+from apflow.service.runs import queue_run, trigger
 from apflow.service.views import run_view
 from apflow.store.base import RunFilter, Store
 
@@ -425,29 +422,12 @@ def _refuse_constant(name: str) -> Any:
 
 async def trigger_admitted(ctx: Context, admitted: Admitted) -> Run:
     """Queue the run (trigger=webhook) as the admitted caller; the overlap policy applies."""
-    run = await queue_run(ctx, admitted.task.id, admitted.variables)
+    # admit() has just read the task and checked ownership and api_trigger: no second read.
+    run = await queue_run(ctx, admitted.task.id, Trigger.WEBHOOK, admitted.variables)
     logger.info("webhook accepted", extra={
         "action": "webhook_accepted", "task_id": admitted.task.id, "run_id": run.id,
         "method": admitted.method, "client_ip": admitted.client_ip})
     return run
-
-
-async def queue_run(ctx: Context, task_id: str, variables: dict[str, str]) -> Run:
-    """runs.trigger without its read of the task: admit() has just read it and checked
-    ownership and api_trigger, and one read less is a tenth of a webhook call on SQLite."""
-    who = ctx.principal.user_id
-    if ctx.engine is not None:
-        return await ctx.engine.trigger(task_id, Trigger.WEBHOOK, variables=variables,
-                                        triggered_by=who)
-    now = ctx.clock.now()
-    run_id = new_run_id()
-
-    def planner(locked: Task, load: TaskLoad) -> Plan:
-        return plan_manual(locked, load, now, Trigger.WEBHOOK, variables, who, run_id)
-
-    plan = await ctx.store.apply_to_task(task_id, now, planner)
-    await ctx.store.notify_change()  # a running node picks it up
-    return next(run for run in plan.runs if run.id == run_id)
 
 
 def sync_wait_seconds(task: Task) -> float:

@@ -8,20 +8,15 @@ database on the throwaway PostgreSQL server (copied from a template migrated onc
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import itertools
 import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -30,7 +25,7 @@ from apflow.api.app import create_app
 from apflow.api.auth import issue_token
 from apflow.clock import Clock, FakeClock
 from apflow.config import Config
-from apflow.store import PostgresStore
+from tests.pgdb import database_copy, migrated_template
 
 SECRET = "api-test-secret-" + "0123456789abcdef" * 4  # 79 bytes: long enough for HS512 too
 T0 = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
@@ -141,39 +136,11 @@ async def api(make_api: ApiFactory) -> Api:
 # PostgreSQL -------------------------------------------------------------------------------
 
 
-def database_dsn(server_dsn: str, database: str) -> str:
-    parts = urlsplit(server_dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def outside_loop(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run `coro` on a private loop (session fixtures may be set up inside a test's loop)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def admin_sql(server_dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def migrated_database(server_dsn: str, name: str) -> None:
-    await admin_sql(server_dsn, f'CREATE DATABASE "{name}"')
-    store = PostgresStore(database_dsn(server_dsn, name))
-    await store.open()
-    await store.close()
-
-
 @pytest.fixture(scope="session")
 def api_pg_template(postgres_server_dsn: str) -> Iterator[str]:
     """A migrated PostgreSQL database the API tests copy."""
-    name = f"apflow_api_tpl_{uuid.uuid4().hex[:8]}"
-    outside_loop(migrated_database(postgres_server_dsn, name))
-    yield name
-    outside_loop(admin_sql(postgres_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_template(postgres_server_dsn, "apflow_api") as name:
+        yield name
 
 
 @asynccontextmanager
@@ -182,9 +149,5 @@ async def fresh_pg_database(request: pytest.FixtureRequest) -> AsyncIterator[str
     that choose their backend by parameter)."""
     server = request.getfixturevalue("postgres_server_dsn")
     template = request.getfixturevalue("api_pg_template")
-    name = f"apflow_api_{uuid.uuid4().hex[:8]}"
-    await admin_sql(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield database_dsn(server, name)
-    finally:
-        await admin_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with database_copy(server, template, "apflow_api") as dsn:
+        yield dsn

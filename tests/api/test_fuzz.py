@@ -29,7 +29,8 @@ from apflow.api.auth import issue_token
 from apflow.clock import FakeClock
 from apflow.config import Config
 from apflow.service import METHOD_NAMES
-from tests.api.conftest import SECRET, T0, admin_sql, database_dsn, outside_loop
+from tests.api.conftest import SECRET, T0
+from tests.pgdb import admin_sql, database_dsn, outside_loop
 
 pytestmark = pytest.mark.timeout(120)
 FUZZ = settings(max_examples=200, deadline=None, database=None,

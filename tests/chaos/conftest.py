@@ -10,18 +10,15 @@ another node's API would (through its own store, with NOTIFY).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -29,58 +26,27 @@ import pytest
 from apflow.clock import SystemClock
 from apflow.config import Config
 from apflow.service import Principal, Service
-from apflow.store import PostgresStore, open_store
+from apflow.store import open_store
 from tests.cli.helpers import APFLOW_BIN, clean_env
+from tests.pgdb import database_copy, migrated_template
 
 ADMIN = Principal("chaos", "admin")
 LOG_TAIL_LINES = 60
 STOP_TIMEOUT = 20.0
 
 
-def database_dsn(server_dsn: str, database: str) -> str:
-    parts = urlsplit(server_dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def outside_loop(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run `coro` on a private loop (session fixtures may be set up inside a test's loop)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def admin_sql(server_dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def migrated_database(server_dsn: str, name: str) -> None:
-    await admin_sql(server_dsn, f'CREATE DATABASE "{name}"')
-    store = PostgresStore(database_dsn(server_dsn, name))
-    await store.open()
-    await store.close()
-
-
 @pytest.fixture(scope="session")
 def chaos_pg_template(postgres_server_dsn: str) -> Iterator[str]:
     """A migrated PostgreSQL database each chaos test copies."""
-    name = f"apflow_chaos_tpl_{uuid.uuid4().hex[:8]}"
-    outside_loop(migrated_database(postgres_server_dsn, name))
-    yield name
-    outside_loop(admin_sql(postgres_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_template(postgres_server_dsn, "apflow_chaos") as name:
+        yield name
 
 
 @pytest.fixture
 async def database_url(postgres_server_dsn: str, chaos_pg_template: str) -> AsyncIterator[str]:
     """A fresh migrated database for this test, dropped (with any session left) afterwards."""
-    name = f"apflow_chaos_{uuid.uuid4().hex[:8]}"
-    await admin_sql(postgres_server_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{chaos_pg_template}"')
-    try:
-        yield database_dsn(postgres_server_dsn, name)
-    finally:
-        await admin_sql(postgres_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with database_copy(postgres_server_dsn, chaos_pg_template, "apflow_chaos") as dsn:
+        yield dsn
 
 
 # reading the database --------------------------------------------------------------------

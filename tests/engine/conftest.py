@@ -5,62 +5,32 @@ migrated once per session."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from apflow.clock import SystemClock
 from apflow.domain.models import Run, Task
 from apflow.engine.engine import Engine
 from apflow.engine.settings import EngineSettings
-from apflow.store import PostgresStore, Store, open_store
+from apflow.store import Store, open_store
 from tests.engine.executors import engine_registry
+from tests.pgdb import database_copy, migrated_template
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 FAST = EngineSettings(poll_interval=2.0, max_concurrent=8, heartbeat_interval=0.2,
                       lease_seconds=3.0)
 
 
-def _database_dsn(server_dsn: str, database: str) -> str:
-    parts = urlsplit(server_dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def _outside_loop(coro: Coroutine[Any, Any, Any]) -> Any:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def _admin(server_dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _migrated(server_dsn: str, name: str) -> None:
-    await _admin(server_dsn, f'CREATE DATABASE "{name}"')
-    store = PostgresStore(_database_dsn(server_dsn, name))
-    await store.open()
-    await store.close()
-
-
 @pytest.fixture(scope="session")
 def engine_pg_template(postgres_server_dsn: str) -> Iterator[str]:
     """A migrated PostgreSQL database the engine tests copy."""
-    name = f"apflow_engine_tpl_{uuid.uuid4().hex[:8]}"
-    _outside_loop(_migrated(postgres_server_dsn, name))
-    yield name
-    _outside_loop(_admin(postgres_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_template(postgres_server_dsn, "apflow_engine") as name:
+        yield name
 
 
 @pytest.fixture(params=BACKENDS)
@@ -71,12 +41,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     server = request.getfixturevalue("postgres_server_dsn")
     template = request.getfixturevalue("engine_pg_template")
-    name = f"apflow_engine_{uuid.uuid4().hex[:8]}"
-    await _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield _database_dsn(server, name)
-    finally:
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with database_copy(server, template, "apflow_engine") as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -9,76 +9,41 @@ Tests about databases themselves (migrations, concurrent starts) make their own.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from apflow.store import PostgresStore, open_store
+from apflow.store import open_store
 from apflow.store.sqlstore import SqlStore
+from tests.pgdb import (
+    create_database,
+    database_dsn,
+    drop_database,
+    migrated_template,
+    outside_loop,
+)
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-def database_dsn(server_dsn: str, database: str) -> str:
-    """The server's DSN pointed at another database."""
-    parts = urlsplit(server_dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def run_outside_loop(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run `coro` to completion on a private loop (fixtures may be set up inside a loop)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def create_database(server_dsn: str, name: str, template: str | None = None) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        clause = f' TEMPLATE "{template}"' if template else ""
-        await conn.execute(f'CREATE DATABASE "{name}"{clause}')
-    finally:
-        await conn.close()
-
-
-async def drop_database(server_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def _build_template(server_dsn: str, name: str) -> None:
-    await create_database(server_dsn, name)
-    store = PostgresStore(database_dsn(server_dsn, name))
-    await store.open()
-    await store.close()
 
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres_server_dsn: str) -> Iterator[str]:
     """A migrated database to copy."""
-    name = f"apflow_template_{uuid.uuid4().hex[:8]}"
-    run_outside_loop(_build_template(postgres_server_dsn, name))
-    yield name
-    run_outside_loop(drop_database(postgres_server_dsn, name))
+    with migrated_template(postgres_server_dsn, "apflow") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
 def postgres_session_database(postgres_server_dsn: str, postgres_template: str) -> Iterator[str]:
     """DSN of the database the PostgreSQL tests share, a copy of the template."""
     name = f"apflow_test_{uuid.uuid4().hex[:8]}"
-    run_outside_loop(create_database(postgres_server_dsn, name, postgres_template))
+    outside_loop(create_database(postgres_server_dsn, name, postgres_template))
     yield database_dsn(postgres_server_dsn, name)
-    run_outside_loop(drop_database(postgres_server_dsn, name))
+    outside_loop(drop_database(postgres_server_dsn, name))
 
 
 async def empty_database(dsn: str) -> None:

@@ -23,8 +23,9 @@ from apflow.store.postgres import PostgresDatabase
 from apflow.store.queries import DIALECTS, migrations, queries, schema
 from apflow.store.sqlite import SqliteDatabase
 from apflow.store.sqlstore import SqlStore
+from tests.pgdb import create_database, database_dsn, drop_database
 from tests.store.builders import at
-from tests.store.conftest import BACKENDS, create_database, database_dsn, drop_database
+from tests.store.conftest import BACKENDS
 
 # Queries only one dialect needs: SQLite's connection pragmas and write lock, STRICT flags;
 # PostgreSQL's NOTIFY and the listener's ping.

@@ -4,36 +4,21 @@ refused on the other, and the rate limit counts the client's calls on both."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
+from tests.pgdb import database_copy
 from tests.webhook.conftest import GatewayFactory
 
 pytestmark = pytest.mark.postgres
 
 
-async def _admin(server_dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 async def pg_database(postgres_server_dsn: str) -> AsyncIterator[str]:
     """A fresh, empty database on the throwaway server (the first app migrates it)."""
-    name = f"apflow_webhook_{uuid.uuid4().hex[:8]}"
-    await _admin(postgres_server_dsn, f'CREATE DATABASE "{name}"')
-    parts = urlsplit(postgres_server_dsn)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-    finally:
-        await _admin(postgres_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with database_copy(postgres_server_dsn, None, "apflow_webhook") as dsn:
+        yield dsn
 
 
 async def test_a_signature_used_on_one_node_is_refused_on_the_other(
