@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from apflow.domain.enums import (
@@ -25,7 +25,9 @@ Executor = Mapping[str, JSON]
 
 def require_aware(value: datetime | None, field_name: str) -> datetime | None:
     """Return `value` unchanged, or raise InvalidParams if it is a naive datetime."""
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+    if value is None or value.tzinfo is UTC:  # what the stores read back: the common case
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidParams("a timezone offset is required (naive datetime)", field=field_name)
     return value
 

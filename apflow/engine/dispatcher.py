@@ -200,9 +200,10 @@ class Dispatcher:
     async def _drive(self, active: ActiveRun, preset: Outcome | None = None) -> None:
         """Execute a claimed run (unless `preset` already says how it ends) and record it."""
         run = active.run
-        logger.info("run started", extra={
-            "action": "run_started", "run_id": run.id, "task_id": run.task_id,
-            "trigger": run.trigger.value, "attempt": run.attempt, "node": self.node_id})
+        if logger.isEnabledFor(logging.INFO):  # skip building the record: once per run
+            logger.info("run started", extra={
+                "action": "run_started", "run_id": run.id, "task_id": run.task_id,
+                "trigger": run.trigger.value, "attempt": run.attempt, "node": self.node_id})
         if active.task is not None:
             self.status.post(TaskOutcome(run.task_id, TaskStatus.IN_PROGRESS, progress=0.0))
         try:
@@ -282,6 +283,8 @@ class Dispatcher:
             return None
 
     def _log_finished(self, run: Run) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
         logger.info("run finished", extra={
             "action": "run_finished", "run_id": run.id, "task_id": run.task_id,
             "state": run.state.value, "end_reason": run.end_reason, "exit_code": run.exit_code})

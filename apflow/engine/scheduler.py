@@ -171,8 +171,9 @@ class Scheduler:
         return earliest[0].next_run_at if earliest else None
 
     def _report(self, plans: Sequence[Plan]) -> None:
+        logging_slots = logger.isEnabledFor(logging.INFO)
         for plan in plans:
-            for row in plan.occurrences:
+            for row in plan.occurrences if logging_slots else ():
                 logger.info("slot handled", extra={
                     "action": f"slot_{row.outcome.value}", "task_id": row.task_id,
                     "scheduled_for": row.scheduled_for.isoformat(), "run_id": row.run_id})

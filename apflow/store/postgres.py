@@ -9,7 +9,6 @@ recount running runs after it, so max_concurrent holds across nodes.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -25,7 +24,7 @@ from apflow.store.queries import queries
 from apflow.store.rows import Row
 from apflow.store.sqlstore import SqlStore
 from apflow.store.urls import mask_password
-from apflow.store.values import PostgresValues, dump_json
+from apflow.store.values import PostgresValues, dump_json, load_json
 
 CHANNEL = "apflow_changes"
 CONNECT_TIMEOUT = 10.0
@@ -41,7 +40,7 @@ POOL_SETTINGS = {"plan_cache_mode": "force_custom_plan", "application_name": "ap
 async def setup_connection(conn: Any) -> None:
     """JSON and jsonb columns in and out as Python values."""
     for type_name in ("json", "jsonb"):
-        await conn.set_type_codec(type_name, encoder=dump_json, decoder=json.loads,
+        await conn.set_type_codec(type_name, encoder=dump_json, decoder=load_json,
                                   schema="pg_catalog")
 
 
