@@ -12,6 +12,7 @@ from aiohttp import web
 
 from apflow.api.app import create_app
 from apflow.config import Config
+from apflow.runtime import tune_garbage_collector
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ async def serve(config: Config, host: str | None = None, port: int | None = None
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_port = bound_port_of(runner, port)
+        tune_garbage_collector()  # after start-up: what it allocated is frozen
         logger.info("serving", extra={"action": "serve_started", "host": host,
                                       "port": bound_port})
         if on_ready is not None:

@@ -8,6 +8,10 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    # True for a clock that reads real time: lease instants are then aligned with the
+    # database server's clock (engine/leases.py). A test clock keeps its own time.
+    wall: bool
+
     def now(self) -> datetime:
         """Return the current instant, timezone-aware (UTC)."""
         ...
@@ -16,12 +20,16 @@ class Clock(Protocol):
 class SystemClock:
     """The wall clock."""
 
+    wall = True
+
     def now(self) -> datetime:
         return datetime.fromtimestamp(time.time(), UTC)
 
 
 class FakeClock:
     """A clock that moves only when told to; for tests."""
+
+    wall = False
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:

@@ -36,6 +36,7 @@ from apflow.engine.engine import Engine
 from apflow.engine.settings import EngineSettings
 from apflow.executors.base import RunContext
 from apflow.executors.registry import ExecutorRegistry, default_registry
+from apflow.runtime import tune_garbage_collector
 from apflow.store import RunFilter, Store, open_store
 from bench._report import Row, machine_line, table
 
@@ -267,6 +268,7 @@ async def measure(backend: str) -> tuple[list[Row], list[Row]]:
 
 
 def main() -> None:
+    tune_garbage_collector()  # the engine runs as in `apflow serve` / `scheduler start`
     backends = ["sqlite"] + (["postgresql"] if os.environ.get("APFLOW_TEST_POSTGRES_DSN")
                              else [])
     parts = ["## Engine: lateness and burst", "", machine_line(), ""]
@@ -275,6 +277,8 @@ def main() -> None:
         parts += [f"### {backend}", "", table(late_rows), "", table(burst_rows), ""]
     parts += ["### command runs (sqlite)", "", table(asyncio.run(measure_commands())), ""]
     parts.append(
+        "The process collects garbage as `apflow serve` and `apflow scheduler start` do "
+        "(apflow/runtime.py). "
         f"No-op Python executor; medians of {ROUNDS} rounds. Burst: {BURST_RUNS:,} `once` "
         f"tasks due at one instant, scheduler.max_concurrent={BURST_CONCURRENCY}; lateness: "
         "default settings (max_concurrent=10). started_at is stamped when the dispatcher "

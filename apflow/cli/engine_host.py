@@ -15,6 +15,7 @@ from apflow.engine.engine import Engine
 from apflow.engine.factory import build_engine
 from apflow.gateway.exclusion_cache import exclusion_cache
 from apflow.notify import Notifier
+from apflow.runtime import tune_garbage_collector
 from apflow.store import open_store
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ async def run_node(config: Config, on_ready: Callable[[Engine], None]) -> None:
         engine = build_engine(store, SystemClock(), config, calendars=exclusion_cache(config),
                               observer=notifier)
         await engine.start()
+        tune_garbage_collector()  # after start-up: what it allocated is frozen
         try:
             on_ready(engine)
             await stop.wait()

@@ -64,6 +64,12 @@ class Conflict(ApflowError):
     http_status = 409
 
 
+class ChangedSinceRead(Conflict):
+    """An update lost an optimistic check: someone (often the engine, writing status or
+    advancing the schedule) changed the row after it was read. The service layer reads
+    again and retries the call; a client sees it only if that keeps happening."""
+
+
 class RateLimited(ApflowError):
     """Rate limited."""
 

@@ -25,6 +25,8 @@ from apflow.engine.attempt import (
 )
 from apflow.engine.batching import BatchWriter
 from apflow.engine.capacity import Capacity
+from apflow.engine.known_tasks import KnownTasks
+from apflow.engine.leases import LeaseClock
 from apflow.engine.observer import NullObserver, Observer
 from apflow.engine.retries import Retrier
 from apflow.engine.runs import (
@@ -72,6 +74,8 @@ class Dispatcher:
         self.node_id = node_id
         self.attempts = attempts
         self.signals = signals
+        self.leases = LeaseClock(clock, store)
+        self.known = KnownTasks()  # tasks the scheduler read when it fired their slots
         self.active: dict[str, ActiveRun] = {}
         self.capacity = Capacity(settings.max_concurrent, self.wake)
         self.status = StatusWriter(store, clock)
@@ -168,15 +172,20 @@ class Dispatcher:
         return await self._tasks_and_trees(ids)
 
     async def _tasks_and_trees(self, ids: list[str]) -> tuple[list[Task], set[str]]:
-        found = await self.store.get_tasks(ids)
-        trees = {task.id for task in found if task.executor is None} \
-            | await self.store.parents_among(ids)
-        return found, trees
+        heads = await self.store.task_heads(ids)
+        found = self.known.current(heads)
+        missing = [task_id for task_id in heads if task_id not in found]
+        if missing:
+            found.update((task.id, task) for task in await self.store.get_tasks(missing))
+        trees = {task.id for task in found.values() if task.executor is None} \
+            | {task_id for task_id, head in heads.items() if head.has_children}
+        return list(found.values()), trees
 
     async def _claim_runs(self, limit: int, now: datetime) -> list[Run]:
         runs = await self.store.claim_runs(
             now, self.node_id, limit=limit,
-            lease_seconds=self.settings.lease_seconds, user_id=self.settings.user_id)
+            lease_seconds=self.settings.lease_seconds, user_id=self.settings.user_id,
+            lease_from=self.leases.now())
         for run in runs:
             self.observer.run_started(run, lateness_of(run))
         return runs

@@ -58,7 +58,7 @@ class Engine:
         self.dispatcher = Dispatcher(store, clock, self.settings, self.node_id, attempts,
                                      self.signals, self.observer)
         self.scheduler = Scheduler(store, clock, self.settings, self._fired, exclusions,
-                                   self.observer)
+                                   self.observer, self.dispatcher.known)
         self.heartbeat = Heartbeat(store, clock, self.settings, self.node_id, self.dispatcher)
         self.retention = Retention(store, clock, self.settings)
         self.started_at: datetime | None = None
@@ -73,8 +73,9 @@ class Engine:
             return
         now = self.clock.now()
         self.started_at = self.heartbeat.started_at = now
+        await self.dispatcher.leases.sync()
         crashed = await self.store.crash_runs_of_node(self.node_id, now)
-        await self.heartbeat.register(now)
+        await self.heartbeat.register()
         await self.dispatcher.retries.crashed(crashed)
         await self.store.listen_changes(self._changed)
         self._loops = {
@@ -96,7 +97,7 @@ class Engine:
         self.dispatcher.stop_claiming()
         self.heartbeat.state = "draining"
         await self._await_loops("scheduler", "dispatcher")
-        await self.heartbeat.register(self.clock.now())
+        await self.heartbeat.register()
         await self.dispatcher.drain(graceful=drain)
         self.heartbeat.stop()
         self.retention.stop()
@@ -104,7 +105,7 @@ class Engine:
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         self.heartbeat.state = "stopped"
-        await self.heartbeat.register(self.clock.now())
+        await self.heartbeat.register()
         self._loops = {}
         logger.info("engine stopped", extra={"action": "engine_stopped", "node": self.node_id})
 

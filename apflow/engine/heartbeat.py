@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from apflow.clock import Clock
 from apflow.domain.enums import RunState
@@ -26,7 +26,8 @@ LIVE_NODE_STATES = ("active", "draining")
 
 class Heartbeat:
     """Every heartbeat_interval: renew leases, hear cancels, refresh the node row, and crash
-    the runs of nodes whose heartbeat is older than lease_seconds."""
+    the runs of nodes whose heartbeat is older than lease_seconds. Heartbeats, leases and
+    the cut-offs are on the database's clock (leases.py); runs are crashed at node time."""
 
     def __init__(self, store: Store, clock: Clock, settings: EngineSettings, node_id: str,
                  dispatcher: Dispatcher) -> None:
@@ -58,9 +59,10 @@ class Heartbeat:
     async def beat(self) -> None:
         """One heartbeat; failures are logged and the next beat tries again."""
         try:
+            await self._dispatcher.leases.sync()
             now = self._clock.now()
-            await self._renew(now)
-            await self.register(now)
+            await self._renew()
+            await self.register()
             await self._reap(now)
             counts = await self._store.count_runs_by_state()
             self.queued = counts.get(RunState.QUEUED, 0)
@@ -70,23 +72,25 @@ class Heartbeat:
                 "action": "heartbeat_failed", "error": describe(exc)})
             self._dispatcher.observer.loop_error("heartbeat", isinstance(exc, StoreError))
 
-    async def _renew(self, now: datetime) -> None:
+    async def _renew(self) -> None:
         ids = list(self._dispatcher.active)
         if not ids:
             return
-        until = now + timedelta(seconds=self._settings.lease_seconds)
-        asked = await self._store.heartbeat_runs(self._node_id, ids, now, until)
+        leases = self._dispatcher.leases
+        asked = await self._store.heartbeat_runs(
+            self._node_id, ids, leases.now(), leases.until(self._settings.lease_seconds))
         self._dispatcher.stop_requested(asked)
 
-    async def register(self, now: datetime) -> None:
-        """Write this node's row (state, heartbeat, running count)."""
+    async def register(self) -> None:
+        """Write this node's row (state, heartbeat on the database's clock, running count)."""
         await self._store.upsert_node(Node(
             id=self._node_id, host=socket.gethostname(), pid=os.getpid(),
-            started_at=self.started_at, heartbeat_at=now, state=self.state,
+            started_at=self.started_at, heartbeat_at=self._dispatcher.leases.now(),
+            state=self.state,
             running=self._dispatcher.running_count()))
 
     async def _reap(self, now: datetime) -> None:
-        stale_before = now - timedelta(seconds=self._settings.lease_seconds)
+        stale_before = self._dispatcher.leases.until(-self._settings.lease_seconds)
         for node in await self._store.list_nodes():
             if node.id == self._node_id or node.state not in LIVE_NODE_STATES \
                     or node.heartbeat_at >= stale_before:

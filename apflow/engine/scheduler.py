@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from apflow.clock import Clock
-from apflow.domain.enums import OccurrenceOutcome
+from apflow.domain.enums import OccurrenceOutcome, RunState
 from apflow.domain.errors import StoreError
 from apflow.domain.models import Occurrence, Task
 from apflow.domain.plans import Plan, ScheduleAdvance, TaskLoad
 from apflow.engine.exclusions import ExclusionCalendars, ExclusionLookup
 from apflow.engine.ids import new_run_id
+from apflow.engine.known_tasks import KnownTasks
 from apflow.engine.observer import NullObserver, Observer
 from apflow.engine.planning import plan_due
 from apflow.engine.settings import EngineSettings
@@ -75,8 +76,9 @@ class Scheduler:
     def __init__(self, store: Store, clock: Clock, settings: EngineSettings,
                  on_fired: Callable[[Sequence[Plan]], None],
                  exclusions: ExclusionCalendars | None = None,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, known: KnownTasks | None = None) -> None:
         self._store = store
+        self._known = known
         self._observer: Observer = observer or NullObserver()
         self._exclusions = exclusions
         self._clock = clock
@@ -140,11 +142,31 @@ class Scheduler:
         if user is not None or self._exclusions is not None:
             due = await self._store.due_tasks(horizon, limit=self._settings.fire_batch,
                                               user_id=user)
-        planner = safe_planner(now, horizon, excluded=await self._exclusions_for(due, now))
+        plan_task = safe_planner(now, horizon, excluded=await self._exclusions_for(due, now))
+        planned: list[Task] = []
+
+        def planner(task: Task, load: TaskLoad) -> Plan:
+            planned.append(task)
+            return plan_task(task, load)
+
         if user is None:
-            return await self._store.fire_due(horizon, planner, limit=self._settings.fire_batch)
+            plans = await self._store.fire_due(horizon, planner, limit=self._settings.fire_batch)
+            self._remember(plans, planned, horizon)  # fire_due writes updated_at = horizon
+            return plans
         # The store's fire_due has no owner filter: lock this user's due tasks one by one.
-        return [await self._store.apply_to_task(task.id, now, planner) for task in due]
+        plans = [await self._store.apply_to_task(task.id, now, planner) for task in due]
+        self._remember(plans, planned, now)
+        return plans
+
+    def _remember(self, plans: Sequence[Plan], planned: Sequence[Task],
+                  written_at: datetime) -> None:
+        """Hand the dispatcher the tasks it will start runs of (known_tasks.py)."""
+        if self._known is None:
+            return
+        queued = {plan.task_id for plan in plans if plan.advance is not None
+                  and any(run.state is RunState.QUEUED for run in plan.runs)}
+        if queued:
+            self._known.remember((task for task in planned if task.id in queued), written_at)
 
     async def _exclusions_for(self, due: Sequence[Task], now: datetime) -> ExclusionLookup | None:
         """Load the calendars of the tasks about to fire, outside the firing transaction."""

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from apflow.domain.enums import RunState, TaskStatus, Trigger
@@ -277,7 +276,7 @@ class TreeDriver:
                   attempt=attempt, scheduled_for=root.scheduled_for, node=host.node_id,
                   triggered_by=root.triggered_by, user_id=kid.user_id,
                   variables=dict(root.variables), parent_run_id=root.id, retry_of=retry_of,
-                  lease_expires_at=now + timedelta(seconds=host.settings.lease_seconds))
+                  lease_expires_at=host.leases.until(host.settings.lease_seconds))
         await host.store.insert_runs([run])
         logger.info("tree child started", extra={
             "action": "run_started", "run_id": run.id, "task_id": kid.id,

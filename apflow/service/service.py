@@ -7,18 +7,23 @@ engine, and returns JSON-ready data. Errors are ApflowError subclasses, mapped a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from apflow.clock import Clock
 from apflow.config import Config
-from apflow.domain.errors import UnknownMethod
+from apflow.domain.errors import ChangedSinceRead, UnknownMethod
 from apflow.executors.registry import ExecutorRegistry, default_registry
 from apflow.service import apply, calendar, runs, scheduled, status, tasks, webhook
 from apflow.service.context import Context
 from apflow.service.params import Params
 from apflow.service.principal import Principal
 from apflow.store.base import Store
+
+# A call whose optimistic write lost to a concurrent change is run again this often.
+STALE_READ_ATTEMPTS = 5
+STALE_READ_PAUSE_SECONDS = 0.01  # times the attempt number
 
 if TYPE_CHECKING:
     from apflow.engine.engine import Engine
@@ -87,7 +92,17 @@ class Service:
         ctx = Context(store=self.store, clock=self.clock, engine=self.engine,
                       registry=self.registry, config=self.config, principal=principal,
                       calendars=self.calendars)
-        return await handler(ctx, Params(params))
+        attempt = 1
+        while True:
+            try:
+                return await handler(ctx, Params(params))
+            except ChangedSinceRead:
+                # A use case reads, decides, then writes with an optimistic check; the engine
+                # writes the same task rows (status, next_run_at) all the time. Read again.
+                if attempt >= STALE_READ_ATTEMPTS:
+                    raise
+                await asyncio.sleep(STALE_READ_PAUSE_SECONDS * attempt)
+                attempt += 1
 
     async def close(self) -> None:
         """Nothing to release: the store and engine belong to whoever made them."""

@@ -77,6 +77,15 @@ class TaskOutcome:
     progress: float | None = None
 
 
+@dataclass(frozen=True)
+class TaskHead:
+    """What the dispatcher checks of a claimed run's task before using a copy it holds."""
+
+    id: str
+    updated_at: datetime
+    has_children: bool  # the task drives a tree
+
+
 class Store(Protocol):
     """Persistence for tasks, the occurrence ledger, runs, logs and nodes."""
 
@@ -121,9 +130,9 @@ class Store(Protocol):
         """set_task_outcome for each of `outcomes`, in order, in one transaction (the
         dispatcher's batched write); missing tasks are ignored."""
 
-    async def parents_among(self, task_ids: Sequence[str]) -> set[str]:
-        """The ids among `task_ids` that have at least one child task (one query per batch
-        of claimed runs: those runs drive task trees)."""
+    async def task_heads(self, task_ids: Sequence[str]) -> dict[str, TaskHead]:
+        """Id, updated_at and whether it has children, of each existing task among
+        `task_ids` (one light query per batch of claimed runs)."""
 
     async def reset_tasks(self, task_ids: Sequence[str], now: datetime) -> None:
         """Set tasks back to pending with result, error and progress cleared (tree re-run)."""
@@ -150,11 +159,14 @@ class Store(Protocol):
 
     # runs --------------------------------------------------------------------------------
     async def claim_runs(self, now: datetime, node: str, *, limit: int,
-                         lease_seconds: float, user_id: str | None = None) -> list[Run]:
+                         lease_seconds: float, user_id: str | None = None,
+                         lease_from: datetime | None = None) -> list[Run]:
         """Move up to `limit` queued runs with not_before <= now to running, owned by `node`,
         oldest not_before first, never letting a task's running count pass its max_concurrent,
         even with several nodes claiming at once (PostgreSQL: SKIP LOCKED).
-        `user_id` (scheduler.user_id): only runs whose user_id is that user."""
+        `user_id` (scheduler.user_id): only runs whose user_id is that user. The lease ends
+        `lease_seconds` after `lease_from` (the database's clock, engine/leases.py), else
+        after `now`."""
 
     async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:
         """Earliest not_before among queued runs (the dispatcher's wake-up time); `user_id`
@@ -249,6 +261,10 @@ class Store(Protocol):
                                 limit: int) -> int:
         """Delete up to `limit` ledger rows recorded more than keep_for_seconds ago (a
         task's own value, else this default; None = keep). Returns how many."""
+
+    async def database_time(self) -> datetime | None:
+        """The database server's clock now (PostgreSQL's clock_timestamp()); None where the
+        database has no clock of its own (SQLite lives in this process)."""
 
     # change notification (scheduler wake-up across nodes) --------------------------------
     async def notify_change(self) -> None:

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 IDLE = TaskLoad(queued=0, running=0)
 SlotKey = tuple[str, datetime]
+ADVANCE_WIDTH = 6  # columns of an advance_tasks row
 
 
 async def task_loads(tx: Tx, values: Values, task_ids: Sequence[str]) -> dict[str, TaskLoad]:
@@ -168,8 +169,8 @@ async def advance_tasks(tx: Tx, values: Values,
     """Write each task's new scheduling state, with updated_at = the instant given with it."""
     if not advances:
         return
-    await tx.executemany("advance_task", [
-        (task_id, values.time(advance.next_run_at, "next_run_at"), advance.schedule_enabled,
-         advance.run_count, values.time(advance.last_run_at, "last_run_at"),
-         values.time(now, "now"))
-        for task_id, advance, now in advances])
+    rows = [(task_id, values.time(advance.next_run_at, "next_run_at"),
+             advance.schedule_enabled, advance.run_count,
+             values.time(advance.last_run_at, "last_run_at"), values.time(now, "now"))
+            for task_id, advance, now in advances]
+    await tx.execute("advance_tasks", *values.rows(rows, ADVANCE_WIDTH))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -172,6 +173,12 @@ class PostgresStore(SqlStore):
         if listener is not None:
             await listener.close()
         await self._pg.close()
+
+    async def database_time(self) -> datetime | None:
+        """The server's clock_timestamp() (real time, not the transaction's start)."""
+        async with self._pg.read() as tx:
+            instant: datetime = await tx.fetchval("database_time")
+        return instant
 
     async def notify_change(self) -> None:
         """Tell every node's scheduler (this one's too) that schedules changed."""

@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +293,10 @@ class SqliteStore(SqlStore):
             await self._channel.close()
             self._channel = None
         await self._sqlite.close()
+
+    async def database_time(self) -> datetime | None:
+        """None: an embedded database has no clock but this machine's."""
+        return None
 
     async def notify_change(self) -> None:
         """Wake the listeners of this database file in this process."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apflow.domain.enums import RunState, TaskStatus
-from apflow.domain.errors import Conflict, InvalidParams, NotFound
+from apflow.domain.errors import ChangedSinceRead, Conflict, InvalidParams, NotFound
 from apflow.domain.models import LogChunk, Node, Occurrence, Run, Task
 from apflow.domain.plans import Plan
 from apflow.store.base import (
@@ -18,6 +18,7 @@ from apflow.store.base import (
     Planner,
     RunFilter,
     TaskFilter,
+    TaskHead,
     TaskOutcome,
 )
 from apflow.store.batching import Batcher
@@ -173,7 +174,7 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
     async def _explain_missed_update(self, tx: Tx, task_id: str) -> None:
         if await tx.fetchrow("get_task", task_id) is None:
             raise NotFound(f"task {task_id} not found")
-        raise Conflict(f"task {task_id} was changed since it was read")
+        raise ChangedSinceRead(f"task {task_id} was changed since it was read")
 
     async def delete_tasks(self, task_ids: Sequence[str]) -> int:
         """Delete task rows and their future (not yet fired) ledger entries; runs are kept.
@@ -226,13 +227,15 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
             await tx.execute("set_task_outcomes", *self._values.rows(rows, OUTCOME_WIDTH),
                              stamp)
 
-    async def parents_among(self, task_ids: Sequence[str]) -> set[str]:
-        """The ids among `task_ids` that have at least one child task."""
+    async def task_heads(self, task_ids: Sequence[str]) -> dict[str, TaskHead]:
+        """Id, updated_at and whether it has children, of each existing task listed."""
         if not task_ids:
-            return set()
+            return {}
         async with self._db.read() as tx:
-            rows = await tx.fetch("parents_among", self._values.ids(task_ids))
-        return {str(row[0]) for row in rows}
+            rows = await tx.fetch("task_heads", self._values.ids(task_ids))
+        instant = self._values.time_value
+        return {row["id"]: TaskHead(row["id"], instant(row["updated_at"]),  # type: ignore[arg-type]
+                                    bool(row["has_children"])) for row in rows}
 
     async def reset_tasks(self, task_ids: Sequence[str], now: datetime) -> None:
         """Set tasks back to pending with result, error and progress cleared (tree re-run)."""
@@ -321,13 +324,15 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
     # runs --------------------------------------------------------------------------------
 
     async def claim_runs(self, now: datetime, node: str, *, limit: int,
-                         lease_seconds: float, user_id: str | None = None) -> list[Run]:
+                         lease_seconds: float, user_id: str | None = None,
+                         lease_from: datetime | None = None) -> list[Run]:
         """Move up to `limit` due queued runs to running, owned by `node`, oldest first,
         never past a task's max_concurrent (tasks are locked, then their runs recounted)."""
         if limit <= 0:
             return []
         stamp = self._time(now)
-        lease_until = self._values.time(now + timedelta(seconds=lease_seconds), "lease")
+        lease_until = self._values.time(
+            (lease_from or now) + timedelta(seconds=lease_seconds), "lease_from")
         async with self._db.write() as tx:
             locked = await tx.fetch("lock_claimable_tasks", stamp, user_id, limit)
             if not locked:

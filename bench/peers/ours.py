@@ -17,6 +17,7 @@ from apflow.engine.engine import Engine
 from apflow.engine.settings import EngineSettings
 from apflow.executors.base import RunContext
 from apflow.executors.registry import ExecutorRegistry, default_registry
+from apflow.runtime import tune_garbage_collector
 from apflow.store import open_store
 from bench.engine import create_tasks
 
@@ -50,6 +51,7 @@ async def main() -> None:
         engine = Engine(store, SystemClock(), registry(), settings, "bench")
         began = time.time()
         await engine.start()
+        tune_garbage_collector()  # as `apflow serve` and `apflow scheduler start` do
         try:
             await RECORDER.wait(ARGS.spread + 120)
         finally:

@@ -7,8 +7,14 @@ from datetime import timedelta
 import pytest
 
 from apflow.clock import FakeClock
+from apflow.domain.enums import TaskStatus
 from apflow.domain.errors import Conflict, Forbidden, InvalidParams, NotFound, UnknownMethod
+from apflow.domain.models import Task
+from apflow.store.base import TaskOutcome
+from apflow.store.sqlstore import SqlStore
 from tests.service.conftest import START, Caller
+
+RACES = 2  # fewer than the service's attempts
 
 COMMAND = {"type": "command", "command": "echo hi"}
 
@@ -270,3 +276,48 @@ async def test_nul_nested_in_json_fields_is_refused_naming_it(
     with pytest.raises(InvalidParams) as caught:
         await alice("tasks.create", name="n", **params)
     assert caught.value.message.startswith(f"{field}:")
+
+
+async def test_a_change_racing_the_engines_status_write_is_read_again_and_keeps_both(
+        alice: Caller, store: SqlStore, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    task = await alice("tasks.create", name="i", schedule_type="interval",
+                       schedule_expression="600", schedule_enabled=True)
+    read = store.get_task
+    races: list[str] = []
+
+    async def read_then_engine_writes(task_id: str) -> Task:
+        found = await read(task_id)
+        if len(races) < RACES:  # a run's status lands between the read and the write
+            clock.advance(1)
+            await store.set_task_outcomes(
+                [TaskOutcome(task_id, TaskStatus.IN_PROGRESS, progress=0.5)], clock.now())
+            races.append(task_id)
+        return found
+
+    monkeypatch.setattr(store, "get_task", read_then_engine_writes)
+    paused = await alice("tasks.pause", task_id=task["id"])
+    assert paused["schedule_enabled"] is False and len(races) == RACES
+    assert (paused["status"], paused["progress"]) == ("in_progress", 0.5)  # the engine's kept
+    races.clear()
+    renamed = await alice("tasks.update", task_id=task["id"], name="j")
+    assert renamed["name"] == "j" and len(races) == RACES
+
+
+async def test_a_change_that_keeps_losing_the_race_is_a_conflict(
+        alice: Caller, store: SqlStore, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    task = await alice("tasks.create", name="busy")
+    read = store.get_task
+
+    async def read_then_engine_writes(task_id: str) -> Task:
+        found = await read(task_id)
+        clock.advance(1)
+        await store.set_task_outcomes([TaskOutcome(task_id, TaskStatus.IN_PROGRESS)],
+                                      clock.now())
+        return found
+
+    monkeypatch.setattr(store, "get_task", read_then_engine_writes)
+    with pytest.raises(Conflict, match="changed since it was read"):
+        await alice("tasks.update", task_id=task["id"], name="never")
+    assert (await read(task["id"])).name == "busy"

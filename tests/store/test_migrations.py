@@ -32,7 +32,7 @@ from tests.store.conftest import BACKENDS
 DIALECT_ONLY = {"sqlite": {"configure_connection", "configure_reader", "configure_lookup",
                            "begin_immediate",
                            "describe_tables"},
-                "postgresql": {"notify_change", "ping"}}
+                "postgresql": {"notify_change", "ping", "database_time"}}
 
 NewDatabase = Callable[[], Any]
 

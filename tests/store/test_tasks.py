@@ -18,7 +18,7 @@ from apflow.domain.enums import (
     TaskStatus,
 )
 from apflow.domain.errors import Conflict, InvalidParams, NotFound
-from apflow.store.base import OccurrenceFilter, RunFilter, TaskFilter, TaskOutcome
+from apflow.store.base import OccurrenceFilter, RunFilter, TaskFilter, TaskHead, TaskOutcome
 from apflow.store.sqlstore import SqlStore
 from tests.store.builders import T0, a_run, a_schedule, a_slot, a_task, at
 
@@ -263,15 +263,18 @@ async def test_set_task_outcomes_is_one_transaction(store: SqlStore) -> None:
     assert (await store.get_task("a")).status is TaskStatus.PENDING
 
 
-async def test_parents_among_names_the_listed_tasks_that_have_children(
+async def test_task_heads_give_version_and_children_of_the_listed_tasks(
         store: SqlStore) -> None:
     for task in (a_task("root"), a_task("mid", parent_id="root"),
                  a_task("leaf", parent_id="mid"), a_task("alone"),
                  a_task("other"), a_task("other_child", parent_id="other")):
         await store.create_task(task)
-    assert await store.parents_among(["root", "mid", "leaf", "alone", "unknown"]) == {
-        "root", "mid"}
-    assert await store.parents_among([]) == set()
+    await store.set_task_outcomes([TaskOutcome("alone", TaskStatus.COMPLETED)], at(5))
+    heads = await store.task_heads(["root", "mid", "leaf", "alone", "unknown"])
+    assert heads == {
+        "root": TaskHead("root", T0, True), "mid": TaskHead("mid", T0, True),
+        "leaf": TaskHead("leaf", T0, False), "alone": TaskHead("alone", at(5), False)}
+    assert await store.task_heads([]) == {}
 
 
 async def test_reset_tasks_sets_them_pending_and_clears_the_outcome(store: SqlStore) -> None:

@@ -50,6 +50,10 @@ ORDER BY cls.relname, con.conname;
 -- Is the connection alive?
 SELECT 1;
 
+-- name: database_time
+-- The server's clock now (leases are compared on it, whatever the nodes' clocks say).
+SELECT clock_timestamp();
+
 -- name: notify_change
 -- Wake every node's scheduler.
 SELECT pg_notify('apflow_changes', '');
@@ -150,9 +154,11 @@ FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::double precisio
      AS outcome (task_id, status, result, error, progress)
 WHERE tasks.id = outcome.task_id;
 
--- name: parents_among
--- The ids among a list that have at least one child task.
-SELECT DISTINCT parent_id FROM tasks WHERE parent_id = ANY($1::text[]);
+-- name: task_heads
+-- Id, updated_at and whether it has a child, of each listed task.
+SELECT id, updated_at,
+       EXISTS (SELECT 1 FROM tasks AS child WHERE child.parent_id = tasks.id) AS has_children
+FROM tasks WHERE id = ANY($1::text[]);
 
 -- name: reset_tasks
 -- Back to pending with result, error and progress cleared.
@@ -230,11 +236,15 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timesta
               $15::text[], $16::text[], $17::jsonb[], $18::jsonb[], $19::text[],
               $20::text[], $21::timestamptz[], $22::text[]);
 
--- name: advance_task
--- A task's scheduling state after its due slots were handled.
-UPDATE tasks SET next_run_at = $2, schedule_enabled = $3, run_count = $4, last_run_at = $5,
-                 updated_at = $6
-WHERE id = $1;
+-- name: advance_tasks
+-- Tasks' scheduling state after their due slots were handled (one array per column).
+UPDATE tasks SET next_run_at = advance.next_run_at,
+                 schedule_enabled = advance.schedule_enabled, run_count = advance.run_count,
+                 last_run_at = advance.last_run_at, updated_at = advance.updated_at
+FROM unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::integer[], $5::timestamptz[],
+            $6::timestamptz[])
+     AS advance (task_id, next_run_at, schedule_enabled, run_count, last_run_at, updated_at)
+WHERE tasks.id = advance.task_id;
 
 -- name: request_termination
 -- Ask the running runs of the listed tasks to stop (on_overlap=terminate).

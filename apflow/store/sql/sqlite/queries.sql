@@ -182,9 +182,11 @@ FROM (SELECT json_extract(value, '$[0]') AS task_id,
       FROM json_each(?1)) AS outcome
 WHERE tasks.id = outcome.task_id;
 
--- name: parents_among
--- The ids among a list that have at least one child task.
-SELECT DISTINCT parent_id FROM tasks WHERE parent_id IN (SELECT value FROM json_each(?1));
+-- name: task_heads
+-- Id, updated_at and whether it has a child, of each listed task.
+SELECT id, updated_at,
+       EXISTS (SELECT 1 FROM tasks AS child WHERE child.parent_id = tasks.id) AS has_children
+FROM tasks WHERE id IN (SELECT value FROM json_each(?1));
 
 -- name: reset_tasks
 -- Back to pending with result, error and progress cleared.
@@ -272,11 +274,19 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
        json_extract(value, '$[20]'), json_extract(value, '$[21]')
 FROM json_each(?1);
 
--- name: advance_task
--- A task's scheduling state after its due slots were handled.
-UPDATE tasks SET next_run_at = ?2, schedule_enabled = ?3, run_count = ?4, last_run_at = ?5,
-                 updated_at = ?6
-WHERE id = ?1;
+-- name: advance_tasks
+-- Tasks' scheduling state after their due slots were handled (a JSON array of rows).
+UPDATE tasks SET next_run_at = advance.next_run_at,
+                 schedule_enabled = advance.schedule_enabled, run_count = advance.run_count,
+                 last_run_at = advance.last_run_at, updated_at = advance.updated_at
+FROM (SELECT json_extract(value, '$[0]') AS task_id,
+             json_extract(value, '$[1]') AS next_run_at,
+             json_extract(value, '$[2]') AS schedule_enabled,
+             json_extract(value, '$[3]') AS run_count,
+             json_extract(value, '$[4]') AS last_run_at,
+             json_extract(value, '$[5]') AS updated_at
+      FROM json_each(?1)) AS advance
+WHERE tasks.id = advance.task_id;
 
 -- name: request_termination
 -- Ask the running runs of the listed tasks to stop (on_overlap=terminate).
