@@ -252,22 +252,26 @@ UPDATE runs SET cancel_requested = 'terminated'
 WHERE task_id = ANY($1::text[]) AND state = 'running' AND cancel_requested IS NULL;
 
 -- name: lock_claimable_tasks
--- Up to $3 tasks with due queued runs and a free slot, earliest first, each try-locked.
--- The per-task advisory lock (held to commit) makes concurrent claimers split the tasks;
--- whoever holds it recounts running runs in a later statement, so none overfills a task.
+-- Up to $3 tasks with due queued runs and a free slot, earliest run first, each try-locked.
+-- Walks the queued runs in not_before order (runs_claim_idx) and stops after $3 tasks:
+-- each task counts once, at its earliest queued run, and only with a free slot; so a claim
+-- costs what it takes, not what is queued. The per-task advisory lock (held to commit) makes
+-- concurrent claimers split the tasks; whoever holds it recounts running runs in a later
+-- statement, so none overfills a task.
 SELECT task_id FROM (
-    SELECT due.task_id
-    FROM (
-        SELECT task_id, min(not_before) AS first_at
-        FROM runs
-        WHERE state = 'queued' AND not_before <= $1 AND ($2::text IS NULL OR user_id = $2)
-        GROUP BY task_id
-    ) AS due
-    LEFT JOIN tasks ON tasks.id = due.task_id
-    WHERE (SELECT count(*) FROM runs AS live
-           WHERE live.task_id = due.task_id AND live.state = 'running')
-          < coalesce(tasks.max_concurrent, 1)
-    ORDER BY due.first_at, due.task_id
+    SELECT runs.task_id
+    FROM runs
+    WHERE runs.state = 'queued' AND runs.not_before <= $1
+      AND ($2::text IS NULL OR runs.user_id = $2)
+      AND NOT EXISTS (SELECT 1 FROM runs AS earlier
+                      WHERE earlier.task_id = runs.task_id AND earlier.state = 'queued'
+                        AND ($2::text IS NULL OR earlier.user_id = $2)
+                        AND (earlier.not_before < runs.not_before
+                             OR (earlier.not_before = runs.not_before AND earlier.id < runs.id)))
+      AND (SELECT count(*) FROM runs AS live
+           WHERE live.task_id = runs.task_id AND live.state = 'running')
+          < coalesce((SELECT max_concurrent FROM tasks WHERE tasks.id = runs.task_id), 1)
+    ORDER BY runs.not_before
     LIMIT $3
 ) AS candidates
 WHERE pg_try_advisory_xact_lock(1095780936, hashtext(task_id));
@@ -294,17 +298,17 @@ WITH slots AS (
         ORDER BY not_before, queued_at, id
         LIMIT greatest(slots.free, 0)
     ) AS pick
-), chosen AS (
-    SELECT id FROM picks ORDER BY not_before, queued_at, id LIMIT $3
 ), claimable AS (
+    -- Runs by primary key (an array, so the plan never scans the whole table for them).
     SELECT runs.id
-    FROM chosen JOIN runs ON runs.id = chosen.id
-    WHERE runs.state = 'queued'
-    FOR UPDATE OF runs SKIP LOCKED
+    FROM runs
+    WHERE runs.id = ANY (ARRAY(SELECT id FROM picks ORDER BY not_before, queued_at, id
+                               LIMIT $3))
+      AND runs.state = 'queued'
+    FOR UPDATE SKIP LOCKED
 )
 UPDATE runs SET state = 'running', started_at = $1, node = $4, lease_expires_at = $5
-FROM claimable
-WHERE runs.id = claimable.id
+WHERE runs.id = ANY (ARRAY(SELECT id FROM claimable))
 RETURNING runs.*;
 
 -- name: next_queued_at

@@ -295,20 +295,21 @@ WHERE task_id IN (SELECT value FROM json_each(?1))
   AND state = 'running' AND cancel_requested IS NULL;
 
 -- name: lock_claimable_tasks
--- Up to ?3 tasks with queued runs due at ?1 and a free slot, earliest run first.
-SELECT due.task_id
-    FROM (
-        SELECT task_id, min(not_before) AS first_at
-        FROM runs
-        WHERE state = 'queued' AND not_before <= ?1 AND (?2 IS NULL OR user_id = ?2)
-        GROUP BY task_id
-    ) AS due
-    LEFT JOIN tasks ON tasks.id = due.task_id
-    WHERE (SELECT count(*) FROM runs AS live
-           WHERE live.task_id = due.task_id AND live.state = 'running')
-          < coalesce(tasks.max_concurrent, 1)
-    ORDER BY due.first_at, due.task_id
-    LIMIT ?3;
+-- Up to ?3 tasks with queued runs due at ?1 and a free slot, earliest run first (each task
+-- at its earliest queued run; the walk in not_before order stops after ?3 tasks).
+SELECT runs.task_id
+FROM runs
+WHERE runs.state = 'queued' AND runs.not_before <= ?1 AND (?2 IS NULL OR runs.user_id = ?2)
+  AND NOT EXISTS (SELECT 1 FROM runs AS earlier
+                  WHERE earlier.task_id = runs.task_id AND earlier.state = 'queued'
+                    AND (?2 IS NULL OR earlier.user_id = ?2)
+                    AND (earlier.not_before < runs.not_before
+                         OR (earlier.not_before = runs.not_before AND earlier.id < runs.id)))
+  AND (SELECT count(*) FROM runs AS live
+       WHERE live.task_id = runs.task_id AND live.state = 'running')
+      < coalesce((SELECT max_concurrent FROM tasks WHERE tasks.id = runs.task_id), 1)
+ORDER BY runs.not_before
+LIMIT ?3;
 
 -- name: claim_runs
 -- Start up to ?3 queued runs of the tasks ?6, oldest first, within their free slots.
