@@ -160,10 +160,12 @@ class Store(Protocol):
     # runs --------------------------------------------------------------------------------
     async def claim_runs(self, now: datetime, node: str, *, limit: int,
                          lease_seconds: float, user_id: str | None = None,
-                         lease_from: datetime | None = None) -> list[Run]:
-        """Move up to `limit` queued runs with not_before <= now to running, owned by `node`,
-        oldest not_before first, never letting a task's running count pass its max_concurrent,
-        even with several nodes claiming at once (PostgreSQL: SKIP LOCKED).
+                         lease_from: datetime | None = None, ahead: float = 0.0) -> list[Run]:
+        """Move up to `limit` queued runs with not_before <= now + `ahead` to running, owned
+        by `node`; started_at is each run's not_before, or `now` if that has passed (the
+        dispatcher starts a run claimed ahead at its not_before). Oldest not_before first,
+        never letting a task's running count pass its max_concurrent, even with several
+        nodes claiming at once (PostgreSQL: SKIP LOCKED).
         `user_id` (scheduler.user_id): only runs whose user_id is that user. The lease ends
         `lease_seconds` after `lease_from` (the database's clock, engine/leases.py), else
         after `now`."""

@@ -325,20 +325,22 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
 
     async def claim_runs(self, now: datetime, node: str, *, limit: int,
                          lease_seconds: float, user_id: str | None = None,
-                         lease_from: datetime | None = None) -> list[Run]:
-        """Move up to `limit` due queued runs to running, owned by `node`, oldest first,
-        never past a task's max_concurrent (tasks are locked, then their runs recounted)."""
+                         lease_from: datetime | None = None, ahead: float = 0.0) -> list[Run]:
+        """Move up to `limit` queued runs due by now + `ahead` to running, owned by `node`,
+        oldest first, never past a task's max_concurrent (tasks are locked, then their runs
+        recounted); started_at is each run's not_before, or now if that has passed."""
         if limit <= 0:
             return []
         stamp = self._time(now)
+        due_by = self._time(now + timedelta(seconds=max(ahead, 0.0)), "ahead")
         lease_until = self._values.time(
             (lease_from or now) + timedelta(seconds=lease_seconds), "lease_from")
         async with self._db.write() as tx:
-            locked = await tx.fetch("lock_claimable_tasks", stamp, user_id, limit)
+            locked = await tx.fetch("lock_claimable_tasks", due_by, user_id, limit)
             if not locked:
                 return []
-            rows = await tx.fetch("claim_runs", stamp, user_id, limit, node, lease_until,
-                                  self._values.ids([row["task_id"] for row in locked]))
+            rows = await tx.fetch("claim_runs", due_by, user_id, limit, node, lease_until,
+                                  self._values.ids([row["task_id"] for row in locked]), stamp)
         return sorted(self._runs(rows), key=_run_order)
 
     async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:

@@ -277,7 +277,8 @@ SELECT task_id FROM (
 WHERE pg_try_advisory_xact_lock(1095780936, hashtext(task_id));
 
 -- name: claim_runs
--- Start up to $3 queued runs of the locked tasks $6, oldest first, within their free slots.
+-- Start up to $3 queued runs due by $1 of the locked tasks $6, oldest first, within their
+-- free slots; each starts at its not_before, or at $7 (now) if that has passed.
 -- Free slots are counted now, after the locks were taken. A deleted task has one slot.
 WITH slots AS (
     SELECT locked.task_id,
@@ -307,7 +308,8 @@ WITH slots AS (
       AND runs.state = 'queued'
     FOR UPDATE SKIP LOCKED
 )
-UPDATE runs SET state = 'running', started_at = $1, node = $4, lease_expires_at = $5
+UPDATE runs SET state = 'running', started_at = greatest(runs.not_before, $7), node = $4,
+                lease_expires_at = $5
 WHERE runs.id = ANY (ARRAY(SELECT id FROM claimable))
 RETURNING runs.*;
 

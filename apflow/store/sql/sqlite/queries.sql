@@ -336,7 +336,8 @@ WITH slots AS MATERIALIZED (  -- counted once per task, not once per run
     LIMIT ?3
 )
 -- The unary + makes SQLite look the chosen ids up, not walk every queued run.
-UPDATE runs SET state = 'running', started_at = ?1, node = ?4, lease_expires_at = ?5
+UPDATE runs SET state = 'running', started_at = max(runs.not_before, ?7), node = ?4,
+                lease_expires_at = ?5
 WHERE id IN (SELECT id FROM chosen) AND +state = 'queued'
 RETURNING *;
 
