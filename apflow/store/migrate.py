@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 # Describe queries each dialect offers; the snapshot is made of whichever exist.
 DESCRIBE_QUERIES = ("describe_tables", "describe_columns", "describe_indexes",
-                    "describe_constraints")
+                    "describe_constraints", "describe_functions")
 
 
 async def apply_migrations(db: Database) -> list[int]:

@@ -174,6 +174,13 @@ class PostgresStore(SqlStore):
             await listener.close()
         await self._pg.close()
 
+    async def _claim(self, due_by: Any, user_id: str | None, limit: int, node: str,
+                     lease_until: Any, now: Any) -> Sequence[Row]:
+        """Lock and start in one statement, its own transaction: apflow_claim_runs
+        (migration 0003) recounts after its locks with a fresh snapshot."""
+        async with self._pg.read() as tx:
+            return await tx.fetch("claim_runs", due_by, user_id, limit, node, lease_until, now)
+
     async def database_time(self) -> datetime | None:
         """The server's clock_timestamp() (real time, not the transaction's start)."""
         async with self._pg.read() as tx:

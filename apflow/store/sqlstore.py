@@ -42,6 +42,7 @@ from apflow.store.rows import (
     OCCURRENCE,
     RUN,
     TASK,
+    Row,
     from_row,
     from_rows,
     params,
@@ -335,13 +336,19 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
         due_by = self._time(now + timedelta(seconds=max(ahead, 0.0)), "ahead")
         lease_until = self._values.time(
             (lease_from or now) + timedelta(seconds=lease_seconds), "lease_from")
+        rows = await self._claim(due_by, user_id, limit, node, lease_until, stamp)
+        return sorted(self._runs(rows), key=_run_order)
+
+    async def _claim(self, due_by: Any, user_id: str | None, limit: int, node: str,
+                     lease_until: Any, now: Any) -> Sequence[Row]:
+        """Lock the claimable tasks, then start their runs (two statements, one
+        transaction: the second counts running runs after the locks were taken)."""
         async with self._db.write() as tx:
             locked = await tx.fetch("lock_claimable_tasks", due_by, user_id, limit)
             if not locked:
                 return []
-            rows = await tx.fetch("claim_runs", due_by, user_id, limit, node, lease_until,
-                                  self._values.ids([row["task_id"] for row in locked]), stamp)
-        return sorted(self._runs(rows), key=_run_order)
+            return await tx.fetch("claim_runs", due_by, user_id, limit, node, lease_until,
+                                  self._values.ids([row["task_id"] for row in locked]), now)
 
     async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:
         """Earliest not_before among queued runs (the dispatcher's wake-up time)."""

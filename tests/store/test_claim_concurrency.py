@@ -13,12 +13,12 @@ import asyncio
 import random
 from collections import Counter
 
+import asyncpg
 import pytest
 
 from apflow.domain.enums import RunState
 from apflow.domain.models import Run
 from apflow.store.base import FinishedRun, RunFilter
-from apflow.store.postgres import PostgresDatabase
 from apflow.store.sqlstore import SqlStore
 from tests.store.builders import a_run, a_task, at
 from tests.store.conftest import Backend
@@ -121,12 +121,11 @@ async def test_a_task_another_node_is_claiming_is_left_to_it(backend: Backend) -
     await store.insert_runs([a_run("busy-1", "busy", not_before=at(1)),
                              a_run("busy-2", "busy", not_before=at(2)),
                              a_run("free-1", "free", not_before=at(3))])
-    other_node = PostgresDatabase(backend.url)
-    await other_node.connect()
+    other_node = await asyncpg.connect(backend.url)
     try:
-        async with other_node.write() as tx:  # the other node is between its two statements
-            locked = await tx.fetch("lock_claimable_tasks", at(10), None, 1)
-            assert [row["task_id"] for row in locked] == ["busy"]
+        async with other_node.transaction():  # another node is inside its claim of "busy"
+            assert await other_node.fetchval(
+                "SELECT pg_try_advisory_xact_lock(1095780936, hashtext('busy'))")
             claimed = await store.claim_runs(at(10), "me", limit=10, lease_seconds=5)
             assert [run.id for run in claimed] == ["free-1"]
     finally:

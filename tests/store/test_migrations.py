@@ -31,8 +31,8 @@ from tests.store.conftest import BACKENDS
 # PostgreSQL's NOTIFY and the listener's ping.
 DIALECT_ONLY = {"sqlite": {"configure_connection", "configure_reader", "configure_lookup",
                            "begin_immediate",
-                           "describe_tables"},
-                "postgresql": {"notify_change", "ping", "database_time"}}
+                           "describe_tables", "lock_claimable_tasks"},
+                "postgresql": {"notify_change", "ping", "database_time", "describe_functions"}}
 
 NewDatabase = Callable[[], Any]
 

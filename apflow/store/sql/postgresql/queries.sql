@@ -37,6 +37,14 @@ FROM pg_indexes
 WHERE schemaname = current_schema()
 ORDER BY tablename, indexname;
 
+-- name: describe_functions
+-- Every function of the current schema, with its definition (for the migration test).
+SELECT proc.proname AS name, pg_get_functiondef(proc.oid) AS definition
+FROM pg_proc AS proc
+JOIN pg_namespace AS ns ON ns.oid = proc.pronamespace
+WHERE ns.nspname = current_schema()
+ORDER BY proc.proname;
+
 -- name: describe_constraints
 -- Every constraint (keys, foreign keys, checks) of the current schema.
 SELECT cls.relname AS table_name, con.conname AS name, pg_get_constraintdef(con.oid) AS definition
@@ -251,67 +259,9 @@ WHERE tasks.id = advance.task_id;
 UPDATE runs SET cancel_requested = 'terminated'
 WHERE task_id = ANY($1::text[]) AND state = 'running' AND cancel_requested IS NULL;
 
--- name: lock_claimable_tasks
--- Up to $3 tasks with due queued runs and a free slot, earliest run first, each try-locked.
--- Walks the queued runs in not_before order (runs_claim_idx) and stops after $3 tasks:
--- each task counts once, at its earliest queued run, and only with a free slot; so a claim
--- costs what it takes, not what is queued. The per-task advisory lock (held to commit) makes
--- concurrent claimers split the tasks; whoever holds it recounts running runs in a later
--- statement, so none overfills a task.
-SELECT task_id FROM (
-    SELECT runs.task_id
-    FROM runs
-    WHERE runs.state = 'queued' AND runs.not_before <= $1
-      AND ($2::text IS NULL OR runs.user_id = $2)
-      AND NOT EXISTS (SELECT 1 FROM runs AS earlier
-                      WHERE earlier.task_id = runs.task_id AND earlier.state = 'queued'
-                        AND ($2::text IS NULL OR earlier.user_id = $2)
-                        AND (earlier.not_before < runs.not_before
-                             OR (earlier.not_before = runs.not_before AND earlier.id < runs.id)))
-      AND (SELECT count(*) FROM runs AS live
-           WHERE live.task_id = runs.task_id AND live.state = 'running')
-          < coalesce((SELECT max_concurrent FROM tasks WHERE tasks.id = runs.task_id), 1)
-    ORDER BY runs.not_before
-    LIMIT $3
-) AS candidates
-WHERE pg_try_advisory_xact_lock(1095780936, hashtext(task_id));
-
 -- name: claim_runs
--- Start up to $3 queued runs due by $1 of the locked tasks $6, oldest first, within their
--- free slots; each starts at its not_before, or at $7 (now) if that has passed.
--- Free slots are counted now, after the locks were taken. A deleted task has one slot.
-WITH slots AS (
-    SELECT locked.task_id,
-           least($3, coalesce(tasks.max_concurrent, 1)
-                     - (SELECT count(*) FROM runs AS live
-                        WHERE live.task_id = locked.task_id AND live.state = 'running')) AS free
-    FROM unnest($6::text[]) AS locked (task_id)
-    LEFT JOIN tasks ON tasks.id = locked.task_id
-), picks AS (
-    -- Each task's oldest runs, no more than its free slots: an index range scan per task.
-    SELECT pick.id, pick.not_before, pick.queued_at
-    FROM slots
-    CROSS JOIN LATERAL (
-        SELECT id, not_before, queued_at
-        FROM runs
-        WHERE runs.task_id = slots.task_id AND state = 'queued' AND not_before <= $1
-          AND ($2::text IS NULL OR user_id = $2)
-        ORDER BY not_before, queued_at, id
-        LIMIT greatest(slots.free, 0)
-    ) AS pick
-), claimable AS (
-    -- Runs by primary key (an array, so the plan never scans the whole table for them).
-    SELECT runs.id
-    FROM runs
-    WHERE runs.id = ANY (ARRAY(SELECT id FROM picks ORDER BY not_before, queued_at, id
-                               LIMIT $3))
-      AND runs.state = 'queued'
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE runs SET state = 'running', started_at = greatest(runs.not_before, $7), node = $4,
-                lease_expires_at = $5
-WHERE runs.id = ANY (ARRAY(SELECT id FROM claimable))
-RETURNING runs.*;
+-- Claim up to $3 runs due by $1 in one statement (apflow_claim_runs, migration 0003).
+SELECT * FROM apflow_claim_runs($1, $2, $3, $4, $5, $6);
 
 -- name: next_queued_at
 -- The earliest not_before among queued runs.

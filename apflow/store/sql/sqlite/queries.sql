@@ -326,8 +326,8 @@ WITH slots AS MATERIALIZED (  -- counted once per task, not once per run
            row_number() OVER (PARTITION BY runs.task_id
                               ORDER BY runs.not_before, runs.queued_at, runs.id) AS place
     FROM slots
-    JOIN runs ON runs.task_id = slots.task_id
-    WHERE runs.state = 'queued' AND runs.not_before <= ?1
+    CROSS JOIN runs  -- CROSS: SQLite keeps slots outside, so each task's runs come by index
+    WHERE runs.task_id = slots.task_id AND runs.state = 'queued' AND runs.not_before <= ?1
       AND (?2 IS NULL OR runs.user_id = ?2)
 ), chosen AS (
     SELECT id FROM ranked
