@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from apflow.domain.enums import RunState
@@ -89,7 +89,11 @@ class AttemptRunner:
 
     async def _supervise(self, active: ActiveRun, execution: Execution, log: RunLog) -> Outcome:
         timeout = self.timeout_of(active)
-        waiter = asyncio.ensure_future(execution.wait())
+        # An execution that is one asyncio task (python) offers it as `outcome()`: watched
+        # directly, it spares a wrapping task per run.
+        outcome: Callable[[], asyncio.Future[ExecutionResult]] | None = getattr(
+            execution, "outcome", None)
+        waiter = outcome() if outcome is not None else asyncio.ensure_future(execution.wait())
         await first_of(waiter, active, timeout)
         if waiter.done():
             return self._result(waiter)

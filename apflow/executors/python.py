@@ -85,6 +85,11 @@ class PythonExecution:
     async def wait(self) -> ExecutionResult:
         return await result_of(self._task)
 
+    def outcome(self) -> asyncio.Future[ExecutionResult]:
+        """The call itself, for the engine to watch without a task of its own (one run, one
+        task fewer); cancelled if stop() cancelled it."""
+        return self._task
+
     async def stop(self, grace_seconds: float) -> None:
         """Cancel the call (a function running in a thread finishes on its own later)."""
         await cancel(self._task)
