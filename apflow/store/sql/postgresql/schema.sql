@@ -149,6 +149,27 @@ CREATE TABLE feed_tokens (
     created_at timestamptz NOT NULL
 );
 
+-- The first p_limit of `candidates` (in their order) that have a free slot: fewer running
+-- runs than their max_concurrent (a deleted task has one slot).
+CREATE FUNCTION apflow_with_free_slots(candidates text[], p_limit integer)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+    SELECT array_agg(picked.task_id ORDER BY picked.position)
+    FROM (
+        SELECT listed.task_id, listed.position
+        FROM unnest(candidates) WITH ORDINALITY AS listed (task_id, position)
+        WHERE (SELECT count(*) FROM runs AS live
+               WHERE live.task_id = listed.task_id AND live.state = 'running')
+              < coalesce((SELECT max_concurrent FROM tasks AS task
+                          WHERE task.id = listed.task_id), 1)
+        ORDER BY listed.position
+        LIMIT p_limit
+    ) AS picked
+$$;
+
 -- Claims in one round trip: lock up to p_limit tasks with due queued runs and a free slot,
 -- then start their oldest due runs within the free slots. A volatile function runs each
 -- statement with a fresh snapshot, so the recount after the locks sees every claim that
@@ -166,30 +187,50 @@ SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $$
 DECLARE
+    window_size integer := p_limit * 4 + 64;
+    scanned integer;
+    wanted text[];
     locked text[];
 BEGIN
-    -- Walk the queued runs in not_before order (runs_claim_idx), each task once, at its
-    -- earliest queued run and only with a free slot; try-lock each (held to commit), so
-    -- concurrent claimers split the tasks. A claim costs what it takes, not what is queued.
-    SELECT array_agg(candidates.task_id) INTO locked
+    -- Which tasks to try, in the order of their earliest queued due run. Usually the
+    -- earliest window_size queued runs hold them all (runs_claim_idx, in order): a task's
+    -- first row there is its earliest queued run. Only when that window is full and still
+    -- short of p_limit tasks with a free slot (many runs per task, or tasks at their limit)
+    -- are all queued due runs grouped by task. Either way a claim costs about what it takes.
+    SELECT array_agg(firsts.task_id ORDER BY firsts.first_at, firsts.task_id) INTO wanted
     FROM (
-        SELECT runs.task_id
-        FROM runs
-        WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
-          AND (p_user IS NULL OR runs.user_id = p_user)
-          AND NOT EXISTS (SELECT 1 FROM runs AS earlier
-                          WHERE earlier.task_id = runs.task_id AND earlier.state = 'queued'
-                            AND (p_user IS NULL OR earlier.user_id = p_user)
-                            AND (earlier.not_before < runs.not_before
-                                 OR (earlier.not_before = runs.not_before
-                                     AND earlier.id < runs.id)))
-          AND (SELECT count(*) FROM runs AS live
-               WHERE live.task_id = runs.task_id AND live.state = 'running')
-              < coalesce((SELECT tasks.max_concurrent FROM tasks WHERE tasks.id = runs.task_id), 1)
-        ORDER BY runs.not_before
-        LIMIT p_limit
-    ) AS candidates
-    WHERE pg_try_advisory_xact_lock(1095780936, hashtext(candidates.task_id));
+        SELECT earliest.task_id, min(earliest.not_before) AS first_at
+        FROM (
+            SELECT runs.task_id, runs.not_before
+            FROM runs
+            WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
+              AND (p_user IS NULL OR runs.user_id = p_user)
+            ORDER BY runs.not_before
+            LIMIT window_size
+        ) AS earliest
+        GROUP BY earliest.task_id
+    ) AS firsts;
+    wanted := apflow_with_free_slots(wanted, p_limit);
+    IF coalesce(cardinality(wanted), 0) < p_limit THEN
+        SELECT count(*) INTO scanned
+        FROM (SELECT 1 FROM runs
+              WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
+                AND (p_user IS NULL OR runs.user_id = p_user)
+              LIMIT window_size) AS probe;
+        IF scanned >= window_size THEN
+            SELECT array_agg(due.task_id ORDER BY due.first_at, due.task_id) INTO wanted
+            FROM (SELECT runs.task_id, min(runs.not_before) AS first_at
+                  FROM runs
+                  WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
+                    AND (p_user IS NULL OR runs.user_id = p_user)
+                  GROUP BY runs.task_id) AS due;
+            wanted := apflow_with_free_slots(wanted, p_limit);
+        END IF;
+    END IF;
+    -- Try-lock each (held to commit), so concurrent claimers split the tasks.
+    SELECT array_agg(candidate) INTO locked
+    FROM unnest(wanted) AS candidate
+    WHERE pg_try_advisory_xact_lock(1095780936, hashtext(candidate));
     IF locked IS NULL THEN
         RETURN;
     END IF;
