@@ -7,7 +7,6 @@ Both are run here against one PostgreSQL database, ten minutes apart from real t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,10 +16,9 @@ from apflow.clock import FakeClock, SystemClock
 from apflow.domain.enums import RunState, Trigger
 from apflow.engine.engine import Engine
 from apflow.engine.leases import LeaseClock
-from apflow.store import RunFilter, Store, open_store
+from apflow.store import RunFilter, Store
 from tests.engine.conftest import FAST, add_task, finished, now, until
 from tests.engine.executors import engine_registry
-from tests.pgdb import database_copy
 
 SKEW = timedelta(minutes=10)
 SETTINGS = replace(FAST, heartbeat_interval=0.1, lease_seconds=1.0)
@@ -36,18 +34,6 @@ class SkewedClock(SystemClock):
         return super().now() + self.skew
 
 
-@pytest.fixture
-async def pg_store(postgres_server_dsn: str, engine_pg_template: str) -> AsyncIterator[Store]:
-    """An opened store on a fresh PostgreSQL database."""
-    async with database_copy(postgres_server_dsn, engine_pg_template, "apflow_engine") as dsn:
-        store = open_store(dsn)
-        await store.open()
-        try:
-            yield store
-        finally:
-            await store.close()
-
-
 async def test_the_database_clock_is_postgresqls_and_sqlite_has_none(store: Store) -> None:
     server = await store.database_time()
     if store.dialect == "sqlite":  # type: ignore[attr-defined]
@@ -58,9 +44,10 @@ async def test_the_database_clock_is_postgresqls_and_sqlite_has_none(store: Stor
 
 
 @pytest.mark.postgres
-async def test_a_skewed_node_measures_its_offset_to_the_database(pg_store: Store) -> None:
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_skewed_node_measures_its_offset_to_the_database(store: Store) -> None:
     for skew in (SKEW, -SKEW):
-        leases = LeaseClock(SkewedClock(skew), pg_store)
+        leases = LeaseClock(SkewedClock(skew), store)
         await leases.sync()
         assert abs(leases.offset + skew) < timedelta(seconds=1)
         assert abs(leases.now() - now()) < timedelta(seconds=1)
@@ -85,21 +72,22 @@ async def _start(store: Store, node_id: str, skew: timedelta) -> Engine:
 
 
 @pytest.mark.postgres
-async def test_nodes_with_skewed_clocks_neither_steal_nor_lose_runs(pg_store: Store) -> None:
-    await add_task(pg_store, "slow", command="sleep 2.5")
-    behind = await _start(pg_store, "behind", -SKEW)  # its leases would look expired
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_nodes_with_skewed_clocks_neither_steal_nor_lose_runs(store: Store) -> None:
+    await add_task(store, "slow", command="sleep 2.5")
+    behind = await _start(store, "behind", -SKEW)  # its leases would look expired
     engines = [behind]
     try:
         run = await behind.trigger("slow", Trigger.MANUAL)
-        await until(lambda: _running_on(pg_store, run.id, "behind"))
-        engines.append(await _start(pg_store, "ahead", SKEW))  # it would find "behind" lost
+        await until(lambda: _running_on(store, run.id, "behind"))
+        engines.append(await _start(store, "ahead", SKEW))  # it would find "behind" lost
         # Many heartbeats and reaps of both nodes pass while the run goes on (lease 1 s).
         done = await finished(behind, run.id, seconds=15)
         assert (done.state, done.node, done.end_reason) == (RunState.SUCCEEDED, "behind", None)
-        assert await pg_store.list_runs(RunFilter(state=RunState.CRASHED)) == []
-        nodes = {node.id: node.state for node in await pg_store.list_nodes()}
+        assert await store.list_runs(RunFilter(state=RunState.CRASHED)) == []
+        nodes = {node.id: node.state for node in await store.list_nodes()}
         assert nodes == {"behind": "active", "ahead": "active"}
-        beats = [node.heartbeat_at for node in await pg_store.list_nodes()]
+        beats = [node.heartbeat_at for node in await store.list_nodes()]
         assert all(abs(beat - now()) < timedelta(seconds=2) for beat in beats)
     finally:
         for engine in engines:
