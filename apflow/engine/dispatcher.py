@@ -56,6 +56,9 @@ ERROR_PAUSE_SECONDS = 1.0
 # trips are not between the slot and the start (a wall clock only: a test's fake clock does
 # not pass while the run waits). The scheduler fires slots 50 ms ahead, so they are queued.
 CLAIM_AHEAD_SECONDS = 0.02
+# A cancel of a run the store says runs here, not yet tracked: look again this often.
+CLAIM_SETTLE_STEPS = 100
+CLAIM_SETTLE_STEP_SECONDS = 0.01
 
 
 def lateness_of(run: Run, started: datetime) -> float | None:
@@ -147,26 +150,33 @@ class Dispatcher:
         runs = await self._claim_runs(limit, now)
         if runs:
             self.capacity.take(len(runs))
-            launcher = asyncio.create_task(self._launch_claimed(runs), name="apflow-launch")
+            # Tracked at once, before their tasks are read: a cancel, a heartbeat or a drain
+            # in between already finds them here.
+            claimed = [ActiveRun(run=run, task=None, holds_slot=True) for run in runs]
+            for active in claimed:
+                self.register(active)
+            launcher = asyncio.create_task(self._launch_claimed(claimed), name="apflow-launch")
             self._launching.add(launcher)
             launcher.add_done_callback(self._launching.discard)
         return len(runs)
 
-    async def _launch_claimed(self, runs: Sequence[Run]) -> None:
+    async def _launch_claimed(self, claimed: Sequence[ActiveRun]) -> None:
         """Read the claimed runs' tasks and start each run (as a tree, if its task has one)."""
-        ids = sorted({run.task_id for run in runs})
+        ids = sorted({active.run.task_id for active in claimed})
         try:
             found, trees = await self._read_tasks(ids)
         except Exception as exc:  # the runs are ours now: each must still end recorded
             logger.error("claimed runs' tasks not read", extra={
-                "action": "dispatcher_error", "runs": len(runs), "error": describe(exc)})
+                "action": "dispatcher_error", "runs": len(claimed), "error": describe(exc)})
             error = failed(f"internal error: could not read the task: {describe(exc)}")
-            for run in runs:
-                self._launch(run, None, tree=False, preset=error)
+            for active in claimed:
+                self._launch(active, preset=error)
             return
         tasks = {task.id: task for task in found}
-        for run in runs:
-            self._launch(run, tasks.get(run.task_id), tree=run.task_id in trees)
+        for active in claimed:
+            active.task = tasks.get(active.run.task_id)
+            active.tree = active.run.task_id in trees
+            self._launch(active)
 
     async def _read_tasks(self, ids: list[str]) -> tuple[list[Task], set[str]]:
         """The claimed runs' tasks and which of them drive a tree (groups and parents), with
@@ -202,11 +212,8 @@ class Dispatcher:
 
     # one run ------------------------------------------------------------------------------
 
-    def _launch(self, run: Run, task: Task | None, *, tree: bool,
-                preset: Outcome | None = None) -> None:
-        active = ActiveRun(run=run, task=task, holds_slot=True, tree=tree)
-        self.register(active)
-        runner = asyncio.create_task(self._drive(active, preset), name=f"run-{run.id}")
+    def _launch(self, active: ActiveRun, preset: Outcome | None = None) -> None:
+        runner = asyncio.create_task(self._drive(active, preset), name=f"run-{active.run.id}")
         self._runners.add(runner)
         runner.add_done_callback(self._runners.discard)
 
@@ -333,16 +340,28 @@ class Dispatcher:
     async def cancel(self, run_id: str) -> Run:
         """Cancel a run: a queued one at once, a running one stopped (here: immediately)."""
         run = await self.store.cancel_run(run_id, self.clock.now())
-        active = self.active.get(run_id)
         if run.state.finished:
             self.signals.finished(run_id)
             return run
+        active = self.active.get(run_id)
+        if active is None and run.node == self.node_id:
+            active = await self._claimed_here(run_id)
         if active is None:
             return run  # running on another node: its heartbeat picks the request up
         active.request_stop(STOP_CANCELLED)
         grace = active.task.graceful_stop_seconds if active.task is not None else 0.0
         await wait_event(active.done, grace + 2 * STOP_SLACK_SECONDS)
         return await self.store.get_run(run_id)
+
+    async def _claimed_here(self, run_id: str) -> ActiveRun | None:
+        """The run this node's claim just committed, once the claim's answer is in (the
+        database can say "running here" a moment before this loop has read it)."""
+        for _ in range(CLAIM_SETTLE_STEPS):
+            await asyncio.sleep(CLAIM_SETTLE_STEP_SECONDS)
+            active = self.active.get(run_id)
+            if active is not None:
+                return active
+        return None
 
     # stopping -------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from apflow.domain.enums import OccurrenceOutcome, RunState, Trigger
 from apflow.domain.models import Node
 from apflow.engine.engine import Engine
@@ -58,6 +60,10 @@ async def _exists(path: Path) -> bool:
 async def _retry_of(store: Store, run_id: str) -> object:
     runs = await store.list_runs(RunFilter(task_id="t1"))
     return next((run for run in runs if run.retry_of == run_id), None)
+
+
+async def _tracked(engine: Engine, count: int) -> bool:
+    return engine.status()["running"] == count
 
 
 async def _running(store: Store, run_id: str) -> bool:
@@ -168,6 +174,7 @@ async def test_status_reports_the_node_and_its_loops(engine: Engine, store: Stor
     await add_task(store, "t1", command="sleep 30", graceful_stop_seconds=0.2)
     run = await engine.trigger("t1", Trigger.MANUAL, triggered_by="tester")
     await until(lambda: _running(store, run.id))
+    await until(lambda: _tracked(engine, 1))  # the claim's answer is read a moment later
     status = engine.status()
     assert (status["node_id"], status["running"], status["state"]) == ("node-a", 1, "active")
     assert status["loops"] == {"scheduler": True, "dispatcher": True, "heartbeat": True,
@@ -191,3 +198,27 @@ async def test_a_user_filtered_node_only_takes_that_users_work(
     await asyncio.sleep(0.4)
     assert (await store.get_run(manual.id)).state is RunState.QUEUED
     assert (await store.get_task("theirs")).schedule_enabled  # not fired by alice's node
+
+
+async def test_a_run_claimed_but_not_yet_started_is_tracked_and_can_be_cancelled(
+        engine: Engine, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    await add_task(store, "t1", command="sleep 30", graceful_stop_seconds=0.2)
+    gate = asyncio.Event()
+    read_heads = store.task_heads
+
+    async def slow_heads(task_ids: list[str]) -> object:  # the claimed run's task read lags
+        await gate.wait()
+        return await read_heads(task_ids)
+
+    monkeypatch.setattr(store, "task_heads", slow_heads)
+    try:
+        run = await engine.trigger("t1", Trigger.MANUAL, triggered_by="tester")
+        await until(lambda: _running(store, run.id))
+        await until(lambda: _tracked(engine, 1))  # tracked (leases, drain) before it starts
+        cancelling = asyncio.create_task(engine.cancel(run.id))
+        await asyncio.sleep(0.05)
+    finally:
+        gate.set()
+    cancelled = await asyncio.wait_for(cancelling, 10)
+    assert (cancelled.state, cancelled.end_reason) == (RunState.CANCELLED, "cancelled")
+    assert "".join(chunk.text for chunk in await store.read_logs(run.id)) == ""
