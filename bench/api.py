@@ -25,6 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench._processes import stop, token_for
 from bench._report import Row, section
 
 ROUNDS = 5
@@ -94,24 +95,6 @@ def wait_for_line(proc: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[
             raise RuntimeError(f"apflow serve exited: {log.read_text()[-2000:]}")
         time.sleep(0.05)
     raise RuntimeError("apflow serve did not start within 30 s")
-
-
-def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    """SIGTERM, then SIGKILL if it lingers (by this process's own child, never by name)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def token_for(home: Path) -> str:
-    result = subprocess.run([sys.executable, "-m", "apflow.cli.main", "token", "--user",
-                             "bench"], env=clean_env(home), capture_output=True, text=True,
-                            check=True, timeout=60)
-    return result.stdout.strip()
 
 
 def serve_bare() -> None:
@@ -215,7 +198,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="apflow-bench-api-") as directory:
         home = Path(directory)
-        token = token_for(home)  # writes the config (and its jwt_secret) first
+        token = token_for(clean_env(home))  # writes the config (and its jwt_secret) first
         with apflow_serve(home) as api_url, bare_server() as bare_url:
             rates = asyncio.run(measure(api_url, bare_url, token))
     notes = (f"Load: one aiohttp client process, {CONNECTIONS} keep-alive connections, "

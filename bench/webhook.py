@@ -26,6 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench._processes import stop, token_for
 from bench._report import Row, section
 
 ROUNDS = 5
@@ -84,20 +85,7 @@ def server(home: Path, rate_limit: str) -> Iterator[str]:
             raise RuntimeError(f"the webhook server did not start: {line!r}")
         yield match.group(1)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-
-
-def token_for(home: Path) -> str:
-    result = subprocess.run([sys.executable, "-m", "apflow.cli.main", "token", "--user",
-                             "bench"], env=clean_env(home), capture_output=True, text=True,
-                            check=True, timeout=60)
-    return result.stdout.strip()
+        stop(proc)
 
 
 # the load -------------------------------------------------------------------------------------
@@ -165,7 +153,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="apflow-bench-webhook-") as directory:
         homes = {name: Path(directory) / name for name in MEASURES}
-        tokens = {name: token_for(home) for name, home in homes.items()}
+        tokens = {name: token_for(clean_env(home)) for name, home in homes.items()}
         with server(homes["plain"], MEASURES["plain"]) as plain, \
                 server(homes["rate_limited"], MEASURES["rate_limited"]) as limited:
             plain_rates = asyncio.run(measure({"plain": plain}, tokens["plain"]))

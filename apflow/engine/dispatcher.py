@@ -56,9 +56,9 @@ ERROR_PAUSE_SECONDS = 1.0
 # trips are not between the slot and the start (a wall clock only: a test's fake clock does
 # not pass while the run waits). The scheduler fires slots 50 ms ahead, so they are queued.
 CLAIM_AHEAD_SECONDS = 0.02
-# A cancel of a run the store says runs here, not yet tracked: look again this often.
-CLAIM_SETTLE_STEPS = 100
-CLAIM_SETTLE_STEP_SECONDS = 0.01
+# A cancel of a run the store says runs here, not yet tracked, waits this long at most for
+# the claim in flight to be read.
+CLAIM_SETTLE_SECONDS = 1.0
 
 
 def lateness_of(run: Run, started: datetime) -> float | None:
@@ -91,6 +91,8 @@ class Dispatcher:
         self.alive = False
         self._wake = asyncio.Event()
         self._claiming = False
+        self._claim_settled = asyncio.Event()  # clear while a claim's answer is awaited
+        self._claim_settled.set()
         self._ahead = CLAIM_AHEAD_SECONDS if clock.wall else 0.0
         self._runners: set[asyncio.Task[None]] = set()
         self._launching: set[asyncio.Task[None]] = set()
@@ -147,18 +149,22 @@ class Dispatcher:
     async def _claim(self, limit: int, now: datetime) -> int:
         """Claim up to `limit` runs; they start in the background, so the loop is free to
         claim the next due run at once (one transaction per turn on the critical path)."""
-        runs = await self._claim_runs(limit, now)
-        if runs:
-            self.capacity.take(len(runs))
+        self._claim_settled.clear()
+        try:
+            runs = await self._claim_runs(limit, now)
             # Tracked at once, before their tasks are read: a cancel, a heartbeat or a drain
             # in between already finds them here.
             claimed = [ActiveRun(run=run, task=None, holds_slot=True) for run in runs]
             for active in claimed:
                 self.register(active)
+        finally:
+            self._claim_settled.set()
+        if claimed:
+            self.capacity.take(len(claimed))
             launcher = asyncio.create_task(self._launch_claimed(claimed), name="apflow-launch")
             self._launching.add(launcher)
             launcher.add_done_callback(self._launching.discard)
-        return len(runs)
+        return len(claimed)
 
     async def _launch_claimed(self, claimed: Sequence[ActiveRun]) -> None:
         """Read the claimed runs' tasks and start each run (as a tree, if its task has one)."""
@@ -345,23 +351,15 @@ class Dispatcher:
             return run
         active = self.active.get(run_id)
         if active is None and run.node == self.node_id:
-            active = await self._claimed_here(run_id)
+            # Claimed here a moment ago, the claim's answer not read yet: wait for it.
+            await wait_event(self._claim_settled, CLAIM_SETTLE_SECONDS)
+            active = self.active.get(run_id)
         if active is None:
             return run  # running on another node: its heartbeat picks the request up
         active.request_stop(STOP_CANCELLED)
         grace = active.task.graceful_stop_seconds if active.task is not None else 0.0
         await wait_event(active.done, grace + 2 * STOP_SLACK_SECONDS)
         return await self.store.get_run(run_id)
-
-    async def _claimed_here(self, run_id: str) -> ActiveRun | None:
-        """The run this node's claim just committed, once the claim's answer is in (the
-        database can say "running here" a moment before this loop has read it)."""
-        for _ in range(CLAIM_SETTLE_STEPS):
-            await asyncio.sleep(CLAIM_SETTLE_STEP_SECONDS)
-            active = self.active.get(run_id)
-            if active is not None:
-                return active
-        return None
 
     # stopping -------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ store sees aware UTC datetimes and plain Python values; a naive datetime is refu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -38,8 +38,7 @@ def dump_json(value: object) -> str:
 
 # JSON column values that are this short are nearly always empty containers or null (a
 # task's env, inputs, variables): answered without the parser, a fresh object each time.
-_EMPTY_JSON: dict[str, type[dict[str, Any]] | type[list[Any]] | None] = {
-    "{}": dict, "[]": list}
+_EMPTY_JSON: dict[str, Callable[[], Any]] = {"{}": dict, "[]": list}
 
 
 def load_json(text: str) -> Any:

@@ -26,19 +26,10 @@ from apflow.api.auth import issue_token
 from apflow.clock import Clock, FakeClock
 from apflow.config import Config
 from tests.pgdb import database_copy, migrated_template
+from tests.rpc import RpcError
 
 SECRET = "api-test-secret-" + "0123456789abcdef" * 4  # 79 bytes: long enough for HS512 too
 T0 = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
-
-
-class RpcError(Exception):
-    """A JSON-RPC error answer."""
-
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(f"{error.get('code')}: {error.get('message')}")
-        self.code = error.get("code")
-        self.message = str(error.get("message"))
-        self.error = error
 
 
 @dataclass

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from apflow.domain.enums import RunState, Trigger
+from apflow.domain.models import Task
 from apflow.engine.known_tasks import KnownTasks
 from apflow.store import RunFilter, Store
 from apflow.store.base import TaskHead
@@ -59,15 +62,24 @@ async def test_a_run_fired_before_its_task_changed_starts_from_the_change(
 
 
 async def test_a_scheduled_run_reuses_the_fired_task_and_runs_it(
-        store: Store, make_engine: EngineFactory) -> None:
+        store: Store, make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     slot = now() + timedelta(milliseconds=300)
     await add_schedule(store, "t1", slot, command="echo fired")
+    read_tasks = store.get_tasks
+    reread: list[str] = []
+
+    async def recorded_get_tasks(task_ids: list[str]) -> list[Task]:
+        reread.extend(task_ids)
+        return await read_tasks(task_ids)
+
+    monkeypatch.setattr(store, "get_tasks", recorded_get_tasks)
     engine = await make_engine()
     run = await until(lambda: _scheduled_run(store))
     done = await finished(engine, run.id)
     assert (done.state, done.scheduled_for) == (RunState.SUCCEEDED, slot)
     assert "".join(chunk.text for chunk in await store.read_logs(done.id)) == "fired\n"
     assert len(engine.dispatcher.known) == 1
+    assert "t1" not in reread  # started from the copy the firing read
 
 
 async def _state(store: Store, run_id: str, state: RunState) -> bool:

@@ -30,17 +30,11 @@ from apflow.config import ApiConfig, Config, WebhookConfig
 from apflow.domain.models import Run
 from apflow.service import webhook as webhook_service
 from apflow.store.base import RunFilter, Store
+from tests.rpc import RpcError
 
 JWT_SECRET = "webhook-test-jwt-secret-" + "0123456789abcdef" * 3
 GLOBAL_SECRET = "global-webhook-secret-1234"
 T0 = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
-
-
-class RpcError(Exception):
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(f"{error.get('code')}: {error.get('message')}")
-        self.code = error.get("code")
-        self.message = str(error.get("message"))
 
 
 @dataclass
