@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from apflow.clock import Clock
-from apflow.domain.enums import RunState, TaskStatus, Trigger
+from apflow.domain.enums import RunState, Trigger
 from apflow.domain.errors import StoreError
 from apflow.domain.models import Run, Task
 from apflow.domain.plans import Plan
@@ -41,7 +41,7 @@ from apflow.engine.settings import EngineSettings
 from apflow.engine.status import STATUS_OF_RUN_STATE, StatusWriter
 from apflow.engine.trees import TreeDriver
 from apflow.engine.waiting import FinishSignals, wait_event
-from apflow.store.base import FinishedRun, Store, TaskOutcome
+from apflow.store.base import Claimed, FinishedRun, Store, TaskHead, TaskOutcome
 
 logger = logging.getLogger(__name__)
 # Reading the tasks of just-claimed runs is tried this often before the runs are failed.
@@ -151,7 +151,8 @@ class Dispatcher:
         claim the next due run at once (one transaction per turn on the critical path)."""
         self._claim_settled.clear()
         try:
-            runs = await self._claim_runs(limit, now)
+            claim = await self._claim_runs(limit, now)
+            runs = claim.runs
             # Tracked at once, before their tasks are read: a cancel, a heartbeat or a drain
             # in between already finds them here.
             claimed = [ActiveRun(run=run, task=None, holds_slot=True) for run in runs]
@@ -161,16 +162,18 @@ class Dispatcher:
             self._claim_settled.set()
         if claimed:
             self.capacity.take(len(claimed))
-            launcher = asyncio.create_task(self._launch_claimed(claimed), name="apflow-launch")
+            launcher = asyncio.create_task(self._launch_claimed(claimed, claim.heads),
+                                           name="apflow-launch")
             self._launching.add(launcher)
             launcher.add_done_callback(self._launching.discard)
         return len(claimed)
 
-    async def _launch_claimed(self, claimed: Sequence[ActiveRun]) -> None:
-        """Read the claimed runs' tasks and start each run (as a tree, if its task has one)."""
-        ids = sorted({active.run.task_id for active in claimed})
+    async def _launch_claimed(self, claimed: Sequence[ActiveRun],
+                              heads: dict[str, TaskHead]) -> None:
+        """Read the claimed runs' tasks (those not held here already, by their heads) and
+        start each run (as a tree, if its task has one)."""
         try:
-            found, trees = await self._read_tasks(ids)
+            found, trees = await self._read_tasks(heads)
         except Exception as exc:  # the runs are ours now: each must still end recorded
             logger.error("claimed runs' tasks not read", extra={
                 "action": "dispatcher_error", "runs": len(claimed), "error": describe(exc)})
@@ -184,28 +187,29 @@ class Dispatcher:
             active.tree = active.run.task_id in trees
             self._launch(active)
 
-    async def _read_tasks(self, ids: list[str]) -> tuple[list[Task], set[str]]:
+    async def _read_tasks(self, heads: dict[str, TaskHead]) -> tuple[list[Task], set[str]]:
         """The claimed runs' tasks and which of them drive a tree (groups and parents), with
         a few tries: a connection cut right after the claim must not fail the runs."""
         for attempt in range(1, TASK_READ_ATTEMPTS):
             try:
-                return await self._tasks_and_trees(ids)
+                return await self._tasks_and_trees(heads)
             except Exception:
                 await asyncio.sleep(TASK_READ_PAUSE_SECONDS * attempt)
-        return await self._tasks_and_trees(ids)
+        return await self._tasks_and_trees(heads)
 
-    async def _tasks_and_trees(self, ids: list[str]) -> tuple[list[Task], set[str]]:
-        heads = await self.store.task_heads(ids)
+    async def _tasks_and_trees(self, heads: dict[str, TaskHead]) -> tuple[list[Task], set[str]]:
+        """Copies this node holds whose row is unchanged since (known_tasks.py), the others
+        read; a task missing from `heads` was deleted and stays missing."""
         found = self.known.current(heads)
-        missing = [task_id for task_id in heads if task_id not in found]
+        missing = sorted(task_id for task_id in heads if task_id not in found)
         if missing:
             found.update((task.id, task) for task in await self.store.get_tasks(missing))
         trees = {task.id for task in found.values() if task.executor is None} \
             | {task_id for task_id, head in heads.items() if head.has_children}
         return list(found.values()), trees
 
-    async def _claim_runs(self, limit: int, now: datetime) -> list[Run]:
-        return await self.store.claim_runs(
+    async def _claim_runs(self, limit: int, now: datetime) -> Claimed:
+        return await self.store.claim_runs_with_heads(
             now, self.node_id, limit=limit,
             lease_seconds=self.settings.lease_seconds, user_id=self.settings.user_id,
             lease_from=self.leases.now(), ahead=self._ahead)
@@ -236,7 +240,7 @@ class Dispatcher:
                 "action": "run_started", "run_id": run.id, "task_id": run.task_id,
                 "trigger": run.trigger.value, "attempt": run.attempt, "node": self.node_id})
         if active.task is not None:
-            self.status.post(TaskOutcome(run.task_id, TaskStatus.IN_PROGRESS, progress=0.0))
+            self.status.started(run.task_id)
         try:
             outcome = preset or await self._perform(active)
         except asyncio.CancelledError:

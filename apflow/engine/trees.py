@@ -249,7 +249,7 @@ class TreeDriver:
                            task=kid, holds_slot=leaf)
         parent.add_child(active)
         host.register(active)
-        host.status.post(TaskOutcome(kid.id, TaskStatus.IN_PROGRESS, progress=0.0))
+        host.status.started(kid.id)
         try:
             outcome = await self._run_node(active, tree)
         except Exception as exc:  # recorded on the child's run

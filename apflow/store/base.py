@@ -86,6 +86,14 @@ class TaskHead:
     has_children: bool  # the task drives a tree
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """Runs just claimed, with the heads of their tasks read in the same round trip."""
+
+    runs: list[Run]
+    heads: dict[str, TaskHead]  # of the claimed runs' tasks that still exist
+
+
 class Store(Protocol):
     """Persistence for tasks, the occurrence ledger, runs, logs and nodes."""
 
@@ -169,6 +177,13 @@ class Store(Protocol):
         `user_id` (scheduler.user_id): only runs whose user_id is that user. The lease ends
         `lease_seconds` after `lease_from` (the database's clock, engine/leases.py), else
         after `now`."""
+
+    async def claim_runs_with_heads(self, now: datetime, node: str, *, limit: int,
+                                    lease_seconds: float, user_id: str | None = None,
+                                    lease_from: datetime | None = None,
+                                    ahead: float = 0.0) -> Claimed:
+        """claim_runs, plus the task_heads of the claimed runs' tasks as they were when
+        claimed (the dispatcher's claim: one round trip instead of two)."""
 
     async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:
         """Earliest not_before among queued runs (the dispatcher's wake-up time); `user_id`

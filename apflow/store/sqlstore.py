@@ -13,6 +13,7 @@ from apflow.domain.errors import ChangedSinceRead, Conflict, InvalidParams, NotF
 from apflow.domain.models import LogChunk, Node, Occurrence, Run, Task
 from apflow.domain.plans import Plan
 from apflow.store.base import (
+    Claimed,
     FinishedRun,
     OccurrenceFilter,
     Planner,
@@ -234,9 +235,13 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
             return {}
         async with self._db.read() as tx:
             rows = await tx.fetch("task_heads", self._values.ids(task_ids))
-        instant = self._values.time_value
-        return {row["id"]: TaskHead(row["id"], instant(row["updated_at"]),  # type: ignore[arg-type]
-                                    bool(row["has_children"])) for row in rows}
+        return {row["id"]: self._head(row["id"], row["updated_at"], row["has_children"])
+                for row in rows}
+
+    def _head(self, task_id: str, updated_at: Any, has_children: Any) -> TaskHead:
+        instant = self._values.time_value(updated_at)
+        assert instant is not None  # updated_at is NOT NULL
+        return TaskHead(task_id, instant, bool(has_children))
 
     async def reset_tasks(self, task_ids: Sequence[str], now: datetime) -> None:
         """Set tasks back to pending with result, error and progress cleared (tree re-run)."""
@@ -330,19 +335,33 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
         """Move up to `limit` queued runs due by now + `ahead` to running, owned by `node`,
         oldest first, never past a task's max_concurrent (tasks are locked, then their runs
         recounted); started_at is each run's not_before, or now if that has passed."""
+        claimed = await self.claim_runs_with_heads(
+            now, node, limit=limit, lease_seconds=lease_seconds, user_id=user_id,
+            lease_from=lease_from, ahead=ahead)
+        return claimed.runs
+
+    async def claim_runs_with_heads(self, now: datetime, node: str, *, limit: int,
+                                    lease_seconds: float, user_id: str | None = None,
+                                    lease_from: datetime | None = None,
+                                    ahead: float = 0.0) -> Claimed:
+        """claim_runs, with the heads of the claimed runs' tasks from the same round trip."""
         if limit <= 0:
-            return []
+            return Claimed([], {})
         stamp = self._time(now)
         due_by = self._time(now + timedelta(seconds=max(ahead, 0.0)), "ahead")
         lease_until = self._values.time(
             (lease_from or now) + timedelta(seconds=lease_seconds), "lease_from")
         rows = await self._claim(due_by, user_id, limit, node, lease_until, stamp)
-        return sorted(self._runs(rows), key=_run_order)
+        heads = {row["task_id"]: self._head(row["task_id"], row["task_updated_at"],
+                                            row["task_has_children"])
+                 for row in rows if row["task_updated_at"] is not None}
+        return Claimed(sorted(self._runs(rows), key=_run_order), heads)
 
     async def _claim(self, due_by: Any, user_id: str | None, limit: int, node: str,
                      lease_until: Any, now: Any) -> Sequence[Row]:
         """Lock the claimable tasks, then start their runs (two statements, one
-        transaction: the second counts running runs after the locks were taken)."""
+        transaction: the second counts running runs after the locks were taken). Each
+        row also carries its task's updated_at and whether it has children."""
         async with self._db.write() as tx:
             locked = await tx.fetch("lock_claimable_tasks", due_by, user_id, limit)
             if not locked:

@@ -204,13 +204,13 @@ async def test_a_run_claimed_but_not_yet_started_is_tracked_and_can_be_cancelled
         engine: Engine, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     await add_task(store, "t1", command="sleep 30", graceful_stop_seconds=0.2)
     gate = asyncio.Event()
-    read_heads = store.task_heads
+    read_tasks = store.get_tasks
 
-    async def slow_heads(task_ids: list[str]) -> object:  # the claimed run's task read lags
+    async def slow_read(task_ids: list[str]) -> object:  # the claimed run's task read lags
         await gate.wait()
-        return await read_heads(task_ids)
+        return await read_tasks(task_ids)
 
-    monkeypatch.setattr(store, "task_heads", slow_heads)
+    monkeypatch.setattr(store, "get_tasks", slow_read)
     try:
         run = await engine.trigger("t1", Trigger.MANUAL, triggered_by="tester")
         await until(lambda: _running(store, run.id))

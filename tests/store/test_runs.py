@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from apflow.domain.enums import RunState, Trigger
+from apflow.domain.enums import RunState, TaskStatus, Trigger
 from apflow.domain.errors import Conflict, InvalidParams, NotFound
-from apflow.store.base import FinishedRun, RunFilter
+from apflow.store.base import FinishedRun, RunFilter, TaskOutcome
 from apflow.store.sqlstore import SqlStore
 from tests.store.builders import a_run, a_task, at
 
@@ -65,6 +65,25 @@ async def test_runs_of_a_deleted_task_are_claimed_one_at_a_time(store: SqlStore)
     assert [r.id for r in await store.claim_runs(at(5), "n", limit=5, lease_seconds=1)] == [
         "o1"]
     assert await store.claim_runs(at(5), "n", limit=5, lease_seconds=1) == []
+
+
+async def test_a_claim_brings_the_heads_of_its_runs_tasks(store: SqlStore) -> None:
+    await store.create_task(a_task("parent", max_concurrent=5))
+    await store.create_task(a_task("child", parent_id="parent"))
+    await store.create_task(a_task("alone"))
+    await store.insert_runs([a_run("p1", "parent", not_before=at(1)),
+                             a_run("p2", "parent", not_before=at(2)),
+                             a_run("a1", "alone", not_before=at(3)),
+                             a_run("g1", "gone", not_before=at(4))])
+    await store.set_task_outcomes([TaskOutcome("alone", TaskStatus.COMPLETED)], at(7))
+    claimed = await store.claim_runs_with_heads(at(10), "n", limit=10, lease_seconds=1)
+    assert [run.id for run in claimed.runs] == ["p1", "p2", "a1", "g1"]
+    assert claimed.heads == await store.task_heads(["parent", "alone", "gone"])
+    assert claimed.heads["parent"].has_children and not claimed.heads["alone"].has_children
+    assert claimed.heads["alone"].updated_at == at(7)  # as the row is now
+    assert "gone" not in claimed.heads  # a deleted task has no head
+    nothing = await store.claim_runs_with_heads(at(10), "n", limit=10, lease_seconds=1)
+    assert (nothing.runs, nothing.heads) == ([], {})
 
 
 async def test_claim_for_one_user_takes_only_that_users_runs(store: SqlStore) -> None:

@@ -313,7 +313,7 @@ LIMIT ?3;
 
 -- name: claim_runs
 -- Start up to ?3 queued runs of the tasks ?6, oldest first, within their free slots.
--- A deleted task has one slot.
+-- A deleted task has one slot. Each run comes with its task's head (task_heads).
 WITH slots AS MATERIALIZED (  -- counted once per task, not once per run
     SELECT locked.value AS task_id,
            min(?3, coalesce(tasks.max_concurrent, 1)
@@ -339,7 +339,10 @@ WITH slots AS MATERIALIZED (  -- counted once per task, not once per run
 UPDATE runs SET state = 'running', started_at = max(runs.not_before, ?7), node = ?4,
                 lease_expires_at = ?5
 WHERE id IN (SELECT id FROM chosen) AND +state = 'queued'
-RETURNING *;
+RETURNING *,
+    (SELECT task.updated_at FROM tasks AS task WHERE task.id = runs.task_id) AS task_updated_at,
+    EXISTS (SELECT 1 FROM tasks AS child WHERE child.parent_id = runs.task_id)
+        AS task_has_children;
 
 -- name: next_queued_at
 -- The earliest not_before among queued runs.
