@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from apflow.domain.enums import (
@@ -150,10 +150,35 @@ def _converters(shape: Shape[Any], values: Values, direction: str) -> Converters
     return found
 
 
+# Encoding plans per (dataclass, dialect): all fields read in one call, then the few that
+# need a conversion converted (rows are written by the thousand: every firing).
+_ENCODERS: dict[tuple[type[Any], type[Any]], tuple[Callable[[Any], Any],
+                                                   tuple[tuple[int, Codec], ...]]] = {}
+
+
+def _encoding(shape: Shape[Any], values: Values) -> tuple[Callable[[Any], Any],
+                                                          tuple[tuple[int, Codec], ...]]:
+    key = (shape.cls, type(values))
+    found = _ENCODERS.get(key)
+    if found is None:
+        converters = _converters(shape, values, "encode")
+        found = (attrgetter(*(name for name, _ in converters)),
+                 tuple((index, encode) for index, (_, encode) in enumerate(converters)
+                       if encode is not None))
+        _ENCODERS[key] = found
+    return found
+
+
 def params(shape: Shape[Any], obj: object, values: Values) -> tuple[Any, ...]:
     """The query parameters of `obj`, in field order."""
-    return tuple(getattr(obj, name) if encode is None else encode(getattr(obj, name))
-                 for name, encode in _converters(shape, values, "encode"))
+    read, encoders = _encoding(shape, values)
+    raw: tuple[Any, ...] = read(obj)
+    if not encoders:
+        return raw
+    out = list(raw)
+    for index, encode in encoders:
+        out[index] = encode(out[index])
+    return tuple(out)
 
 
 def from_rows(shape: Shape[T], rows: Sequence[Row], values: Values) -> list[T]:

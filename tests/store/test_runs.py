@@ -59,6 +59,21 @@ async def test_claim_never_lets_a_task_pass_its_max_concurrent(store: SqlStore) 
         "two-b"]
 
 
+async def test_a_task_whose_runs_crowd_the_queue_does_not_hide_the_others(
+        store: SqlStore) -> None:
+    # On PostgreSQL the claim first looks at the earliest 4 x limit + 64 queued runs only:
+    # here all of them belong to "busy", which has no free slot, so "late" must still be
+    # found beyond them.
+    await store.create_task(a_task("busy"))
+    await store.create_task(a_task("late"))
+    await store.insert_runs([a_run("busy-running", "busy", state=RunState.RUNNING, node="x")])
+    await store.insert_runs([a_run(f"busy-{n:03d}", "busy", not_before=at(n))
+                             for n in range(100)])
+    await store.insert_runs([a_run("late-1", "late", not_before=at(500))])
+    claimed = await store.claim_runs(at(600), "n", limit=2, lease_seconds=1)
+    assert [run.id for run in claimed] == ["late-1"]
+
+
 async def test_runs_of_a_deleted_task_are_claimed_one_at_a_time(store: SqlStore) -> None:
     await store.insert_runs([a_run("o1", "gone", not_before=at(1)),
                              a_run("o2", "gone", not_before=at(2))])

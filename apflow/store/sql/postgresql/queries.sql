@@ -261,12 +261,14 @@ WHERE task_id = ANY($1::text[]) AND state = 'running' AND cancel_requested IS NU
 
 -- name: claim_runs
 -- Claim up to $3 runs due by $1 in one statement (apflow_claim_runs, migration 0003), each
--- with its task's head (task_heads) as the claim left it.
-WITH claimed AS (SELECT * FROM apflow_claim_runs($1, $2, $3, $4, $5, $6))
-SELECT claimed.*, task.updated_at AS task_updated_at,
-       EXISTS (SELECT 1 FROM tasks AS child WHERE child.parent_id = claimed.task_id)
-           AS task_has_children
-FROM claimed LEFT JOIN tasks AS task ON task.id = claimed.task_id;
+-- with its task's head (task_heads) as the claim left it. Scalar subqueries, so each head is
+-- looked up by key: a join may hash the whole tasks table instead, on every claim.
+SELECT claimed.*,
+       (SELECT task.updated_at FROM tasks AS task WHERE task.id = claimed.task_id)
+           AS task_updated_at,
+       coalesce((SELECT true FROM tasks AS child WHERE child.parent_id = claimed.task_id
+                 LIMIT 1), false) AS task_has_children
+FROM apflow_claim_runs($1, $2, $3, $4, $5, $6) AS claimed;
 
 -- name: next_queued_at
 -- The earliest not_before among queued runs.

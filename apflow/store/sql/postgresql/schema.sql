@@ -103,10 +103,11 @@ CREATE TABLE runs (
     cancel_requested text
 );
 
-CREATE INDEX runs_claim_idx ON runs (state, not_before);
+-- Queued runs in due order (claims); running runs by node (heartbeats, crash checks).
+CREATE INDEX runs_queued_idx ON runs (not_before) WHERE state = 'queued';
 -- Per-task counts of live runs, and each task's queue in order (claims).
 CREATE INDEX runs_task_state_idx ON runs (task_id, state, not_before);
-CREATE INDEX runs_node_state_idx ON runs (node, state);
+CREATE INDEX runs_running_idx ON runs (node) WHERE state = 'running';
 CREATE INDEX runs_queued_at_idx ON runs (queued_at);
 CREATE INDEX runs_parent_run_idx ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
@@ -149,95 +150,91 @@ CREATE TABLE feed_tokens (
     created_at timestamptz NOT NULL
 );
 
--- The first p_limit of `candidates` (in their order) that have a free slot: fewer running
--- runs than their max_concurrent (a deleted task has one slot).
-CREATE FUNCTION apflow_with_free_slots(candidates text[], p_limit integer)
-RETURNS text[]
-LANGUAGE sql STABLE
-SET enable_seqscan = off
-SET enable_bitmapscan = off
-AS $$
-    SELECT array_agg(picked.task_id ORDER BY picked.position)
-    FROM (
-        SELECT listed.task_id, listed.position
-        FROM unnest(candidates) WITH ORDINALITY AS listed (task_id, position)
-        WHERE (SELECT count(*) FROM runs AS live
-               WHERE live.task_id = listed.task_id AND live.state = 'running')
-              < coalesce((SELECT max_concurrent FROM tasks AS task
-                          WHERE task.id = listed.task_id), 1)
-        ORDER BY listed.position
-        LIMIT p_limit
-    ) AS picked
-$$;
-
--- Claims in one round trip: lock up to p_limit tasks with due queued runs and a free slot,
--- then start their oldest due runs within the free slots. A volatile function runs each
--- statement with a fresh snapshot, so the recount after the locks sees every claim that
--- committed while this one waited: max_concurrent holds across nodes (as the two statements
--- of a transaction would, with three round trips fewer).
+-- Claims in one round trip (migrations 0003, 0004, 0006): lock up to p_limit tasks with due
+-- queued runs and a free slot, then start their oldest due runs within the free slots. A
+-- volatile function runs each statement with a fresh snapshot, so the recount after the
+-- locks sees every claim that committed while this one waited: max_concurrent holds across
+-- nodes.
 CREATE FUNCTION apflow_claim_runs(p_due_by timestamptz, p_user text, p_limit integer,
                                   p_node text, p_lease_until timestamptz, p_now timestamptz)
 RETURNS SETOF runs
 LANGUAGE plpgsql VOLATILE
-ROWS 50  -- migration 0004: at most the claim's limit, not the default 1,000
--- The runs table swings from empty to thousands of queued rows and back, faster than
--- autovacuum's statistics follow; planned without them, the walk below became a full scan
--- and sort of every queued run (33 ms with 10,000 queued, instead of 0.3 ms). Index paths
--- are the right ones for every statement here, whatever the statistics say.
+ROWS 50  -- at most the claim's limit (migration 0004), not the default 1,000
+-- Index paths are the right ones for every statement here, whatever the statistics say (the
+-- runs table swings from empty to thousands of queued rows faster than they follow).
 SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $$
 DECLARE
     window_size integer := p_limit * 4 + 64;
     scanned integer;
-    wanted text[];
     locked text[];
 BEGIN
-    -- Which tasks to try, in the order of their earliest queued due run. Usually the
-    -- earliest window_size queued runs hold them all (runs_claim_idx, in order): a task's
-    -- first row there is its earliest queued run. Only when that window is full and still
-    -- short of p_limit tasks with a free slot (many runs per task, or tasks at their limit)
-    -- are all queued due runs grouped by task. Either way a claim costs about what it takes.
-    SELECT array_agg(firsts.task_id ORDER BY firsts.first_at, firsts.task_id) INTO wanted
+    -- The tasks to claim for, locked: those of the earliest window_size queued due runs
+    -- (runs_queued_idx, in order: a task's first row there is its earliest queued run), in
+    -- that order, that have a free slot (fewer running runs than max_concurrent; a deleted
+    -- task has one), the first p_limit of them, each try-locked (held to commit) so that
+    -- concurrent claimers split the tasks.
+    SELECT array_agg(ready.task_id) INTO locked
     FROM (
-        SELECT earliest.task_id, min(earliest.not_before) AS first_at
+        SELECT ordered.task_id
         FROM (
-            SELECT runs.task_id, runs.not_before
-            FROM runs
-            WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
-              AND (p_user IS NULL OR runs.user_id = p_user)
-            ORDER BY runs.not_before
-            LIMIT window_size
-        ) AS earliest
-        GROUP BY earliest.task_id
-    ) AS firsts;
-    wanted := apflow_with_free_slots(wanted, p_limit);
-    IF coalesce(cardinality(wanted), 0) < p_limit THEN
+            SELECT earliest.task_id, min(earliest.not_before) AS first_at
+            FROM (SELECT runs.task_id, runs.not_before
+                  FROM runs
+                  WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
+                    AND (p_user IS NULL OR runs.user_id = p_user)
+                  ORDER BY runs.not_before
+                  LIMIT window_size) AS earliest
+            GROUP BY earliest.task_id
+            ORDER BY first_at, earliest.task_id
+            OFFSET 0  -- sorted here: the slot check below stops once p_limit tasks pass
+        ) AS ordered
+        WHERE (SELECT count(*) FROM runs AS live
+               WHERE live.task_id = ordered.task_id AND live.state = 'running')
+              < coalesce((SELECT task.max_concurrent FROM tasks AS task
+                          WHERE task.id = ordered.task_id), 1)
+        LIMIT p_limit
+    ) AS ready
+    WHERE pg_try_advisory_xact_lock(1095780936, hashtext(ready.task_id));
+    -- Only when the window is full and still short of p_limit tasks (many runs per task, or
+    -- tasks at their limit) are all queued due runs grouped by task. Either way a claim
+    -- costs about what it takes. A task locked above is locked again, harmlessly.
+    IF coalesce(cardinality(locked), 0) < p_limit THEN
         SELECT count(*) INTO scanned
         FROM (SELECT 1 FROM runs
               WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
                 AND (p_user IS NULL OR runs.user_id = p_user)
               LIMIT window_size) AS probe;
         IF scanned >= window_size THEN
-            SELECT array_agg(due.task_id ORDER BY due.first_at, due.task_id) INTO wanted
-            FROM (SELECT runs.task_id, min(runs.not_before) AS first_at
-                  FROM runs
-                  WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
-                    AND (p_user IS NULL OR runs.user_id = p_user)
-                  GROUP BY runs.task_id) AS due;
-            wanted := apflow_with_free_slots(wanted, p_limit);
+            SELECT array_agg(ready.task_id) INTO locked
+            FROM (
+                SELECT ordered.task_id
+                FROM (
+                    SELECT runs.task_id, min(runs.not_before) AS first_at
+                    FROM runs
+                    WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
+                      AND (p_user IS NULL OR runs.user_id = p_user)
+                    GROUP BY runs.task_id
+                    ORDER BY first_at, runs.task_id
+                    OFFSET 0
+                ) AS ordered
+                WHERE (SELECT count(*) FROM runs AS live
+                       WHERE live.task_id = ordered.task_id AND live.state = 'running')
+                      < coalesce((SELECT task.max_concurrent FROM tasks AS task
+                                  WHERE task.id = ordered.task_id), 1)
+                LIMIT p_limit
+            ) AS ready
+            WHERE pg_try_advisory_xact_lock(1095780936, hashtext(ready.task_id));
         END IF;
     END IF;
-    -- Try-lock each (held to commit), so concurrent claimers split the tasks.
-    SELECT array_agg(candidate) INTO locked
-    FROM unnest(wanted) AS candidate
-    WHERE pg_try_advisory_xact_lock(1095780936, hashtext(candidate));
     IF locked IS NULL THEN
         RETURN;
     END IF;
-    -- Free slots counted now, after the locks; a deleted task has one slot. Each task's
-    -- oldest due runs by index, the claimed rows by primary key; each run starts at its
-    -- not_before, or now if that has passed.
+    -- Free slots counted now, after the locks, with a fresh snapshot (a volatile function):
+    -- every claim that committed meanwhile is seen, so max_concurrent holds across nodes.
+    -- Each task's oldest due runs by index, the claimed rows by primary key; each run
+    -- starts at its not_before, or now if that has passed.
     RETURN QUERY
     WITH slots AS (
         SELECT locked_task.task_id,
