@@ -263,7 +263,8 @@ class RunLogSink:
         self._closing = True
         self._emit_ring()
         try:
-            await self._flush()
+            if self._batch or self._trim_upto >= 0 or self._flush_lock.locked():
+                await self._flush()  # (most runs of a burst wrote nothing: no lock to take)
             self._raise_timer_error()
         finally:
             self._closed = True

@@ -46,8 +46,13 @@ def error_of(exc: BaseException) -> str:
     return message[:MAX_ERROR_CHARS]
 
 
+_PLAIN_JSON = frozenset({str, int, float, bool, type(None)})  # json.dumps takes them all
+
+
 def json_result(value: Any) -> ExecutionResult:
     """SUCCEEDED with `value`, or FAILED if it cannot be stored as JSON."""
+    if type(value) in _PLAIN_JSON:
+        return ExecutionResult(state=RunState.SUCCEEDED, result=value)  # nothing to check
     try:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
@@ -123,7 +128,8 @@ class PythonExecutor:
                                 field=field_name("name"))
 
     async def start(self, spec: Mapping[str, Any], ctx: RunContext) -> PythonExecution:
-        self.validate(spec)
         fn = self.lookup(required_str(spec, "name"))
-        assert fn is not None  # validate() checked it
+        if fn is None:
+            self.validate(spec)  # raises, naming what is registered
+        assert fn is not None
         return PythonExecution(fn, ctx)

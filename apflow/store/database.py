@@ -58,6 +58,13 @@ class Database(Protocol):
         """A write transaction; driver errors leave it as domain errors (`errors.py`)."""
         ...
 
+    def statement(self, *, unique: ApflowError | None = None,
+                  foreign_key: ApflowError | None = None) -> AbstractAsyncContextManager[Tx]:
+        """A connection for one writing statement, atomic by itself: no transaction where
+        the driver would spend round trips on BEGIN and COMMIT (PostgreSQL); errors as in
+        `write`."""
+        ...
+
     def read(self) -> AbstractAsyncContextManager[Tx]:
         """A connection for reads (no transaction)."""
         ...

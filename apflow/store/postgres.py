@@ -146,6 +146,16 @@ class PostgresDatabase:
                 yield PostgresTx(conn, self._sql)
 
     @asynccontextmanager
+    async def statement(self, *, unique: ApflowError | None = None,
+                        foreign_key: ApflowError | None = None) -> AsyncIterator[PostgresTx]:
+        """One writing statement in autocommit: atomic by itself, without the BEGIN and
+        COMMIT round trips of a transaction."""
+        pool = self._require_pool()
+        with wrap_errors(unique=unique, foreign_key=foreign_key):
+            async with pool.acquire() as conn:
+                yield PostgresTx(conn, self._sql)
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[PostgresTx]:
         pool = self._require_pool()
         with wrap_errors():

@@ -18,7 +18,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,12 @@ class SqliteDatabase:
                 except BaseException:
                     await self._rollback(conn)
                     raise
+
+    def statement(self, *, unique: ApflowError | None = None,
+                  foreign_key: ApflowError | None = None) -> AbstractAsyncContextManager[SqliteTx]:
+        """One writing statement: a write transaction (SQLite has no round trips to save,
+        and its writes take the write lock either way)."""
+        return self.write(unique=unique, foreign_key=foreign_key)
 
     async def _rollback(self, conn: aiosqlite.Connection) -> None:
         try:

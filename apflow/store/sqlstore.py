@@ -137,7 +137,7 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
 
     async def create_task(self, task: Task) -> Task:
         """Insert a task. Conflict if the id exists."""
-        async with self._db.write(
+        async with self._db.statement(
                 unique=Conflict(f"task {task.id} already exists"),
                 foreign_key=NotFound(f"parent task {task.parent_id} not found",
                                      field="parent_id")) as tx:
@@ -213,7 +213,7 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
                                progress: float | None = None) -> None:
         """Update only status/result/error/progress/updated_at of a task (the engine's write;
         never clobbers a concurrent definition change). A missing task is ignored."""
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             await tx.execute("set_task_outcome", task_id, self._time(now), str(status),
                              self._values.json(result), error, progress)
 
@@ -225,7 +225,7 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
             return
         rows = [(o.task_id, str(o.status), self._values.json(o.result), o.error, o.progress)
                 for o in _last_outcome_of_each_task(outcomes)]
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             await tx.execute("set_task_outcomes", *self._values.rows(rows, OUTCOME_WIDTH),
                              stamp)
 
@@ -247,7 +247,7 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
         """Set tasks back to pending with result, error and progress cleared (tree re-run)."""
         if not task_ids:
             return
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             await tx.execute("reset_tasks", self._values.ids(task_ids), self._time(now))
 
     async def subtree(self, task_id: str) -> list[Task]:
@@ -388,7 +388,7 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
         if not outcomes:
             return []
         rows = [self._finish_row(outcome) for outcome in outcomes]
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             updated = await tx.fetch("finish_runs", *self._values.rows(rows, FINISH_WIDTH))
         by_id = {run.id: run for run in self._runs(updated)}
         return [by_id.pop(o.run_id) for o in outcomes if o.run_id in by_id]
@@ -416,20 +416,20 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
         self._time(now)
         if not run_ids:
             return []
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             rows = await tx.fetch("heartbeat_runs", node, self._values.ids(run_ids),
                                   self._time(lease_until, "lease_until"))
         return [run for run in self._runs(rows) if run.cancel_requested is not None]
 
     async def crash_runs_of_node(self, node: str, now: datetime) -> list[Run]:
         """Mark every running run owned by `node` crashed (end_reason node_lost)."""
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             return self._runs(await tx.fetch("crash_runs_of_node", node, self._time(now)))
 
     async def crash_expired_runs(self, now: datetime, expired_before: datetime) -> list[Run]:
         """Mark running runs whose lease ended before `expired_before` crashed
         (end_reason lease_expired)."""
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             return self._runs(await tx.fetch("crash_expired_runs", self._time(now),
                                              self._time(expired_before, "expired_before")))
 
@@ -460,7 +460,8 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
 
     async def insert_runs(self, runs: Sequence[Run]) -> None:
         """Insert runs as given (retries, tree children). Conflict if an id exists."""
-        async with self._db.write(unique=Conflict("a run with this id already exists")) as tx:
+        async with self._db.statement(
+                unique=Conflict("a run with this id already exists")) as tx:
             await insert_runs(tx, self._values, runs)
 
     # logs --------------------------------------------------------------------------------
@@ -483,7 +484,7 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
 
     async def delete_logs_upto(self, run_id: str, seq: int) -> None:
         """Drop a run's chunks with seq <= `seq` (log cap, drop_old)."""
-        async with self._db.write() as tx:
+        async with self._db.statement() as tx:
             await tx.execute("delete_logs_upto", run_id, seq)
 
     # ledger ------------------------------------------------------------------------------
