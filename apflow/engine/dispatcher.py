@@ -41,7 +41,7 @@ from apflow.engine.settings import EngineSettings
 from apflow.engine.status import STATUS_OF_RUN_STATE, StatusWriter
 from apflow.engine.trees import TreeDriver
 from apflow.engine.waiting import FinishSignals, wait_event
-from apflow.store.base import Claimed, FinishedRun, Store, TaskHead, TaskOutcome
+from apflow.store.base import Claimed, FinishedRun, Store, TaskOutcome
 
 logger = logging.getLogger(__name__)
 # Reading the tasks of just-claimed runs is tried this often before the runs are failed.
@@ -94,6 +94,9 @@ class Dispatcher:
         self._claim_settled = asyncio.Event()  # clear while a claim's answer is awaited
         self._claim_settled.set()
         self._ahead = CLAIM_AHEAD_SECONDS if clock.wall else 0.0
+        # Whether claims bring their tasks whole: yes while most claimed tasks are not held
+        # here (manual and webhook runs, retries), no while the firing's copies serve.
+        self.bring_tasks = True
         self._runners: set[asyncio.Task[None]] = set()
         self._launching: set[asyncio.Task[None]] = set()
         self._finisher: BatchWriter[FinishedRun, Run] = BatchWriter(
@@ -162,18 +165,17 @@ class Dispatcher:
             self._claim_settled.set()
         if claimed:
             self.capacity.take(len(claimed))
-            launcher = asyncio.create_task(self._launch_claimed(claimed, claim.heads),
+            launcher = asyncio.create_task(self._launch_claimed(claimed, claim),
                                            name="apflow-launch")
             self._launching.add(launcher)
             launcher.add_done_callback(self._launching.discard)
         return len(claimed)
 
-    async def _launch_claimed(self, claimed: Sequence[ActiveRun],
-                              heads: dict[str, TaskHead]) -> None:
-        """Read the claimed runs' tasks (those not held here already, by their heads) and
-        start each run (as a tree, if its task has one)."""
+    async def _launch_claimed(self, claimed: Sequence[ActiveRun], claim: Claimed) -> None:
+        """Read the claimed runs' tasks (those neither held here already, by their heads,
+        nor brought by the claim) and start each run (as a tree, if its task has one)."""
         try:
-            found, trees = await self._read_tasks(heads)
+            found, trees = await self._read_tasks(claim)
         except Exception as exc:  # the runs are ours now: each must still end recorded
             logger.error("claimed runs' tasks not read", extra={
                 "action": "dispatcher_error", "runs": len(claimed), "error": describe(exc)})
@@ -187,21 +189,27 @@ class Dispatcher:
             active.tree = active.run.task_id in trees
             self._launch(active)
 
-    async def _read_tasks(self, heads: dict[str, TaskHead]) -> tuple[list[Task], set[str]]:
+    async def _read_tasks(self, claim: Claimed) -> tuple[list[Task], set[str]]:
         """The claimed runs' tasks and which of them drive a tree (groups and parents), with
         a few tries: a connection cut right after the claim must not fail the runs."""
         for attempt in range(1, TASK_READ_ATTEMPTS):
             try:
-                return await self._tasks_and_trees(heads)
+                return await self._tasks_and_trees(claim)
             except Exception:
                 await asyncio.sleep(TASK_READ_PAUSE_SECONDS * attempt)
-        return await self._tasks_and_trees(heads)
+        return await self._tasks_and_trees(claim)
 
-    async def _tasks_and_trees(self, heads: dict[str, TaskHead]) -> tuple[list[Task], set[str]]:
-        """Copies this node holds whose row is unchanged since (known_tasks.py), the others
-        read; a task missing from `heads` was deleted and stays missing."""
+    async def _tasks_and_trees(self, claim: Claimed) -> tuple[list[Task], set[str]]:
+        """Copies this node holds whose row is unchanged since (known_tasks.py), else those
+        the claim brought, else read; a task missing from the heads was deleted and stays
+        missing. When most claimed tasks were not held here, the next claim brings them."""
+        heads = claim.heads
         found = self.known.current(heads)
-        missing = sorted(task_id for task_id in heads if task_id not in found)
+        unknown = [task_id for task_id in heads if task_id not in found]
+        self.bring_tasks = len(unknown) * 2 > len(heads)
+        found.update((task_id, claim.tasks[task_id]) for task_id in unknown
+                     if task_id in claim.tasks)
+        missing = sorted(task_id for task_id in unknown if task_id not in found)
         if missing:
             found.update((task.id, task) for task in await self.store.get_tasks(missing))
         trees = {task.id for task in found.values() if task.executor is None} \
@@ -212,7 +220,7 @@ class Dispatcher:
         return await self.store.claim_runs_with_heads(
             now, self.node_id, limit=limit,
             lease_seconds=self.settings.lease_seconds, user_id=self.settings.user_id,
-            lease_from=self.leases.now(), ahead=self._ahead)
+            lease_from=self.leases.now(), ahead=self._ahead, with_tasks=self.bring_tasks)
 
     async def _finish_runs(self, outcomes: Sequence[FinishedRun]) -> list[Run]:
         finished = await self.store.finish_runs(outcomes)

@@ -9,7 +9,7 @@ InvalidParams (a value the schema refuses), StoreUnavailable (cannot connect), S
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -92,6 +92,7 @@ class Claimed:
 
     runs: list[Run]
     heads: dict[str, TaskHead]  # of the claimed runs' tasks that still exist
+    tasks: dict[str, Task] = field(default_factory=dict)  # those tasks, when asked for
 
 
 class Store(Protocol):
@@ -181,9 +182,10 @@ class Store(Protocol):
     async def claim_runs_with_heads(self, now: datetime, node: str, *, limit: int,
                                     lease_seconds: float, user_id: str | None = None,
                                     lease_from: datetime | None = None,
-                                    ahead: float = 0.0) -> Claimed:
+                                    ahead: float = 0.0, with_tasks: bool = False) -> Claimed:
         """claim_runs, plus the task_heads of the claimed runs' tasks as they were when
-        claimed (the dispatcher's claim: one round trip instead of two)."""
+        claimed, and with `with_tasks` those tasks whole (the dispatcher's claim: one round
+        trip instead of two or three)."""
 
     async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:
         """Earliest not_before among queued runs (the dispatcher's wake-up time); `user_id`

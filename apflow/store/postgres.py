@@ -17,12 +17,13 @@ from typing import Any
 import asyncpg
 
 from apflow.domain.errors import ApflowError, StoreUnavailable
+from apflow.domain.models import Task
 from apflow.store.changes import ChangeCallback
 from apflow.store.errors import wrap_errors
 from apflow.store.listener import ChangeListener
 from apflow.store.migrate import apply_migrations
 from apflow.store.queries import queries
-from apflow.store.rows import Row
+from apflow.store.rows import TASK, Row, from_rows
 from apflow.store.sqlstore import SqlStore
 from apflow.store.urls import mask_password
 from apflow.store.values import PostgresValues, dump_json, load_json
@@ -193,11 +194,22 @@ class PostgresStore(SqlStore):
         await self._pg.close()
 
     async def _claim(self, due_by: Any, user_id: str | None, limit: int, node: str,
-                     lease_until: Any, now: Any) -> Sequence[Row]:
+                     lease_until: Any, now: Any,
+                     with_tasks: bool) -> tuple[Sequence[Row], list[Task]]:
         """Lock and start in one statement, its own transaction: apflow_claim_runs
-        (migration 0003) recounts after its locks with a fresh snapshot."""
+        (migration 0003) recounts after its locks with a fresh snapshot. With `with_tasks`
+        each row also carries its task's columns, after task_has_children."""
+        query = "claim_runs_with_tasks" if with_tasks else "claim_runs"
         async with self._pg.read() as tx:
-            return await tx.fetch("claim_runs", due_by, user_id, limit, node, lease_until, now)
+            rows = await tx.fetch(query, due_by, user_id, limit, node, lease_until, now)
+        if not with_tasks or not rows:
+            return rows, []
+        first: dict[str, Row] = {}  # each task's row once; none for a deleted task
+        for row in rows:
+            if row["task_updated_at"] is not None:
+                first.setdefault(row["task_id"], row)
+        return rows, from_rows(TASK, list(first.values()), self._pg.values,
+                               after="task_has_children")
 
     async def database_time(self) -> datetime | None:
         """The server's clock_timestamp() (real time, not the transaction's start)."""

@@ -181,8 +181,10 @@ def params(shape: Shape[Any], obj: object, values: Values) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def from_rows(shape: Shape[T], rows: Sequence[Row], values: Values) -> list[T]:
-    """The dataclasses of `shape` built from result rows.
+def from_rows(shape: Shape[T], rows: Sequence[Row], values: Values, *,
+              after: str | None = None) -> list[T]:
+    """The dataclasses of `shape` built from result rows; with `after`, from the columns
+    that follow the column of that name (a row that carries two tables' columns).
 
     Columns are located once, then read by position (sqlite3.Row finds a column by name
     slowly). The objects are filled without calling their __init__: rows are decoded by the
@@ -192,10 +194,11 @@ def from_rows(shape: Shape[T], rows: Sequence[Row], values: Values) -> list[T]:
     if not rows:
         return []
     names = list(rows[0].keys())
+    start = 0 if after is None else names.index(after) + 1
     converters = _converters(shape, values, "decode")
     fields_in_order = tuple(name for name, _ in converters)
-    read = itemgetter(*(names.index(name) for name in fields_in_order))
-    decoded = [(name, names.index(name), decode)
+    read = itemgetter(*(names.index(name, start) for name in fields_in_order))
+    decoded = [(name, names.index(name, start), decode)
                for name, decode in converters if decode is not None]
     new = object.__new__
     build = shape.cls

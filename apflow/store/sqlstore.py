@@ -343,31 +343,40 @@ class SqlStore(FeedTokenQueries, RetentionQueries):
     async def claim_runs_with_heads(self, now: datetime, node: str, *, limit: int,
                                     lease_seconds: float, user_id: str | None = None,
                                     lease_from: datetime | None = None,
-                                    ahead: float = 0.0) -> Claimed:
-        """claim_runs, with the heads of the claimed runs' tasks from the same round trip."""
+                                    ahead: float = 0.0, with_tasks: bool = False) -> Claimed:
+        """claim_runs, with the heads of the claimed runs' tasks (and with `with_tasks` the
+        tasks themselves) from the same round trip."""
         if limit <= 0:
             return Claimed([], {})
         stamp = self._time(now)
         due_by = self._time(now + timedelta(seconds=max(ahead, 0.0)), "ahead")
         lease_until = self._values.time(
             (lease_from or now) + timedelta(seconds=lease_seconds), "lease_from")
-        rows = await self._claim(due_by, user_id, limit, node, lease_until, stamp)
+        rows, tasks = await self._claim(due_by, user_id, limit, node, lease_until, stamp,
+                                        with_tasks)
         heads = {row["task_id"]: self._head(row["task_id"], row["task_updated_at"],
                                             row["task_has_children"])
                  for row in rows if row["task_updated_at"] is not None}
-        return Claimed(sorted(self._runs(rows), key=_run_order), heads)
+        return Claimed(sorted(self._runs(rows), key=_run_order), heads,
+                       {task.id: task for task in tasks})
 
     async def _claim(self, due_by: Any, user_id: str | None, limit: int, node: str,
-                     lease_until: Any, now: Any) -> Sequence[Row]:
+                     lease_until: Any, now: Any,
+                     with_tasks: bool) -> tuple[Sequence[Row], list[Task]]:
         """Lock the claimable tasks, then start their runs (two statements, one
         transaction: the second counts running runs after the locks were taken). Each
-        row also carries its task's updated_at and whether it has children."""
+        row also carries its task's updated_at and whether it has children; the tasks
+        (when asked for) are read in the same transaction."""
         async with self._db.write() as tx:
             locked = await tx.fetch("lock_claimable_tasks", due_by, user_id, limit)
             if not locked:
-                return []
-            return await tx.fetch("claim_runs", due_by, user_id, limit, node, lease_until,
+                return [], []
+            rows = await tx.fetch("claim_runs", due_by, user_id, limit, node, lease_until,
                                   self._values.ids([row["task_id"] for row in locked]), now)
+            if not with_tasks or not rows:
+                return rows, []
+            ids = sorted({row["task_id"] for row in rows})
+            return rows, self._tasks(await tx.fetch("get_tasks", self._values.ids(ids)))
 
     async def next_queued_at(self, *, user_id: str | None = None) -> datetime | None:
         """Earliest not_before among queued runs (the dispatcher's wake-up time)."""

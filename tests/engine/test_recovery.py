@@ -211,6 +211,7 @@ async def test_a_run_claimed_but_not_yet_started_is_tracked_and_can_be_cancelled
         return await read_tasks(task_ids)
 
     monkeypatch.setattr(store, "get_tasks", slow_read)
+    engine.dispatcher.bring_tasks = False  # the claim leaves the task to that slow read
     try:
         run = await engine.trigger("t1", Trigger.MANUAL, triggered_by="tester")
         await until(lambda: _running(store, run.id))

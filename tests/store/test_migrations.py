@@ -32,7 +32,8 @@ from tests.store.conftest import BACKENDS
 DIALECT_ONLY = {"sqlite": {"configure_connection", "configure_reader", "configure_lookup",
                            "begin_immediate",
                            "describe_tables", "lock_claimable_tasks"},
-                "postgresql": {"notify_change", "ping", "database_time", "describe_functions"}}
+                "postgresql": {"notify_change", "ping", "database_time", "describe_functions",
+                               "claim_runs_with_tasks"}}
 
 NewDatabase = Callable[[], Any]
 

@@ -97,8 +97,25 @@ async def test_a_claim_brings_the_heads_of_its_runs_tasks(store: SqlStore) -> No
     assert claimed.heads["parent"].has_children and not claimed.heads["alone"].has_children
     assert claimed.heads["alone"].updated_at == at(7)  # as the row is now
     assert "gone" not in claimed.heads  # a deleted task has no head
+    assert claimed.tasks == {}  # not asked for
     nothing = await store.claim_runs_with_heads(at(10), "n", limit=10, lease_seconds=1)
     assert (nothing.runs, nothing.heads) == ([], {})
+
+
+async def test_a_claim_can_bring_its_runs_tasks_whole(store: SqlStore) -> None:
+    await store.create_task(a_task("two", max_concurrent=5, executor={"type": "python",
+                                                                      "name": "x"}))
+    await store.create_task(a_task("one", env={"A": "1"}, dependencies=("two",)))
+    await store.insert_runs([a_run("t1", "two", not_before=at(1)),
+                             a_run("t2", "two", not_before=at(2)),
+                             a_run("o1", "one", not_before=at(3)),
+                             a_run("g1", "gone", not_before=at(4))])
+    claimed = await store.claim_runs_with_heads(at(10), "n", limit=10, lease_seconds=1,
+                                                with_tasks=True)
+    assert [run.id for run in claimed.runs] == ["t1", "t2", "o1", "g1"]
+    assert claimed.tasks == {task.id: task for task in await store.get_tasks(["two", "one"])}
+    assert claimed.runs == [await store.get_run(run.id) for run in claimed.runs]
+    assert set(claimed.heads) == {"two", "one"}
 
 
 async def test_claim_for_one_user_takes_only_that_users_runs(store: SqlStore) -> None:

@@ -270,6 +270,17 @@ SELECT claimed.*,
                  LIMIT 1), false) AS task_has_children
 FROM apflow_claim_runs($1, $2, $3, $4, $5, $6) AS claimed;
 
+-- name: claim_runs_with_tasks
+-- claim_runs, each run also with its task's whole row after task_has_children (all NULL if
+-- the task was deleted). The claim's few rows (ROWS 50) make this a lookup by key per run.
+SELECT claimed.*,
+       task.updated_at AS task_updated_at,
+       coalesce((SELECT true FROM tasks AS child WHERE child.parent_id = claimed.task_id
+                 LIMIT 1), false) AS task_has_children,
+       task.*
+FROM apflow_claim_runs($1, $2, $3, $4, $5, $6) AS claimed
+LEFT JOIN tasks AS task ON task.id = claimed.task_id;
+
 -- name: next_queued_at
 -- The earliest not_before among queued runs.
 SELECT min(not_before) FROM runs WHERE state = 'queued' AND ($1::text IS NULL OR user_id = $1);
