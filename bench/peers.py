@@ -84,6 +84,9 @@ class System:
     throughput_rounds: int = ROUNDS
     workloads: tuple[str, ...] = ("throughput", "lateness")
     driver: str = ""  # bench/peers/<driver>.py; default: the key
+    # The apflow row whose throughput is the same kind of work (queue entries enqueued before
+    # the worker starts, or jobs scheduled for an instant); lateness is always REFERENCE's.
+    compare_with: str = "ours"
 
     @property
     def script(self) -> Path:
@@ -91,18 +94,25 @@ class System:
 
 
 SYSTEMS = (
-    System("ours", "apflow (this repo)", OURS_PYTHON,
+    System("ours", "apflow, `once` tasks", OURS_PYTHON,
            f"`once` tasks, engine max_concurrent={CONCURRENCY}"),
-    System("ours_500", "apflow, max_concurrent=500", OURS_PYTHON,
+    System("ours_queued", "apflow, queued runs", OURS_PYTHON,
+           f"`tasks.run` (the engine's trigger) on tasks without a schedule, all queued before "
+           f"the engine starts, max_concurrent={CONCURRENCY}: the same work as the queues' "
+           "jobs enqueued before their worker starts; throughput only",
+           workloads=("throughput",), driver="ours_queued"),
+    System("ours_500", "apflow, `once` tasks, max_concurrent=500", OURS_PYTHON,
            "the same burst with max_concurrent=500, as bench/engine.py runs it (APScheduler's "
            "AsyncIOExecutor has no limit at all); lateness as above",
            throughput_concurrency=500, workloads=("throughput",), driver="ours"),
     System("procrastinate_peer", "procrastinate", PEERS_PYTHON,
            f"`batch_defer_async` / `schedule_at`, async worker concurrency={CONCURRENCY}, "
-           "default polling (5 s) + LISTEN/NOTIFY"),
+           "default polling (5 s) + LISTEN/NOTIFY; throughput compared with apflow's queued "
+           "runs", compare_with="ours_queued"),
     System("pgqueuer_peer", "pgqueuer", PEERS_PYTHON,
            f"`enqueue` / `execute_after`, QueueManager max_concurrent_tasks={CONCURRENCY}, "
-           "batch_size=10, default dequeue_timeout (30 s) + LISTEN/NOTIFY"),
+           "batch_size=10, default dequeue_timeout (30 s) + LISTEN/NOTIFY; throughput "
+           "compared with apflow's queued runs", compare_with="ours_queued"),
     System("apscheduler_peer", "APScheduler 3", PEERS_PYTHON,
            "AsyncIOScheduler + SQLAlchemyJobStore (psycopg2), date triggers, "
            "AsyncIOExecutor (no concurrency limit)"),
@@ -252,25 +262,28 @@ def _ratio(ours: Sequence[float], theirs: Sequence[float]) -> str:
 def report(systems: Sequence[System], results: dict[str, Results],
            versions: dict[str, str], notes: Sequence[str]) -> str:
     ours = results[REFERENCE]
+    labels = {system.key: system.label for system in systems}
     lines = [
-        "| system | version | throughput, jobs/s | apflow/peer | lateness p50, ms "
-        "| lateness p99, ms | apflow/peer p99 | ahead on both? |",
+        "| system | version | throughput, jobs/s | apflow/peer (apflow row) "
+        "| lateness p50, ms | lateness p99, ms | apflow/peer p99 | ahead on both? |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for system in systems:
         got = results[system.key]
         version = versions.get(VERSION_OF.get(system.key, ""), "")
         mine = system.python == OURS_PYTHON
+        same_work = results.get(system.compare_with, ours)
         if mine:
             version, ahead = "this checkout", "—"
-        elif not got.throughput or not got.p99 or not ours.throughput or not ours.p99:
+        elif not got.throughput or not got.p99 or not same_work.throughput or not ours.p99:
             ahead = "not measured"
         else:
-            ahead = "yes" if (statistics.median(ours.throughput)
+            ahead = "yes" if (statistics.median(same_work.throughput)
                               > statistics.median(got.throughput)
                               and statistics.median(ours.p99)
                               < statistics.median(got.p99)) else "**no**"
-        tp_ratio = "—" if mine else _ratio(ours.throughput, got.throughput)
+        tp_ratio = "—" if mine else (f"{_ratio(same_work.throughput, got.throughput)} "
+                                     f"({labels.get(system.compare_with, system.compare_with)})")
         p99_ratio = "—" if mine else _ratio(ours.p99, got.p99)
         lines.append(
             f"| {system.label} | {version} | {_cell(got.throughput)} | {tp_ratio} "
@@ -286,14 +299,20 @@ def report(systems: Sequence[System], results: dict[str, Results],
         f"Medians of {ROUNDS} rounds (min … max). Same PostgreSQL server and machine, a fresh "
         "database per system, workload and round, each system in its own process. "
         f"Throughput: {THROUGHPUT_JOBS:,} no-op jobs all due at one instant before the "
-        "worker starts; jobs/s from the worker's start to the last job body. Lateness: "
+        "worker starts; jobs/s from the worker's start to the last job body. Each peer's "
+        "throughput is compared with the apflow row doing the same kind of work: the "
+        "queues' jobs (procrastinate, pgqueuer) are entries enqueued before the worker "
+        "starts, as apflow's queued runs are; APScheduler's date jobs and the other "
+        "apflow's scheduled tasks fire a schedule each, as apflow's `once` tasks do (a "
+        "ledger row, the schedule's advance and the run row per job). Lateness: "
         f"{LATENESS_JOBS} no-op jobs due at instants spread evenly over "
-        f"{LATENESS_SPREAD:.0f} s; job body start minus due instant. Both are read with "
-        "`time.time()` inside the job body, the same way for every system. apflow/peer: "
-        "above 1 on throughput and below 1 on p99 means apflow is ahead. Default settings "
-        f"except concurrency ({CONCURRENCY} for the burst, {LATENESS_CONCURRENCY} for "
-        "lateness, where the system has a limit). Pinned in .venv-peers: "
-        f"{', '.join(f'`{pin}`' for pin in (*PEER_PINS, PUBLISHED_APFLOW_PIN))}.", "", how,
+        f"{LATENESS_SPREAD:.0f} s (apflow: `once` tasks); job body start minus due instant. "
+        "Both are read with `time.time()` inside the job body, the same way for every "
+        "system. apflow/peer: above 1 on throughput and below 1 on p99 means apflow is "
+        f"ahead. Default settings except concurrency ({CONCURRENCY} for the burst, "
+        f"{LATENESS_CONCURRENCY} for lateness, where the system has a limit). Pinned in "
+        f".venv-peers: {', '.join(f'`{pin}`' for pin in (*PEER_PINS, PUBLISHED_APFLOW_PIN))}.",
+        "", how,
     ]
     if extras:
         parts += ["", "Notes from the drivers:", "", *extras]

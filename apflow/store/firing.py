@@ -108,8 +108,11 @@ async def apply_plans(tx: Tx, values: Values, plans: Sequence[Plan],
     """Write `plans`; return them as applied (slots already in the ledger and their runs
     removed). `now` is the instant of all plans, or one per plan (advanced tasks' updated_at)."""
     nows = [now] * len(plans) if isinstance(now, datetime) else list(now)
-    new_slots = await insert_occurrences(tx, values, [o for p in plans for o in p.occurrences])
-    applied = [applied_part(plan, new_slots) for plan in plans]
+    occurrences = [o for p in plans for o in p.occurrences]
+    new_slots = await insert_occurrences(tx, values, occurrences)
+    # Every slot new (no other node fired any, none was skipped on request): as planned.
+    applied = list(plans) if len(new_slots) == len(occurrences) \
+        else [applied_part(plan, new_slots) for plan in plans]
     await insert_runs(tx, values, [run for plan in applied for run in plan.runs])
     await advance_tasks(tx, values, [(p.task_id, p.advance, at)
                                      for p, at in zip(applied, nows, strict=True) if p.advance])
