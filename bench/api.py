@@ -101,6 +101,8 @@ def serve_bare() -> None:
     """The ceiling: POST /tasks reads the body and answers a fixed small JSON document."""
     from aiohttp import web
 
+    from apflow.runtime import run as run_node_loop
+
     async def handler(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(body=BARE_BODY, content_type="application/json")
@@ -116,7 +118,7 @@ def serve_bare() -> None:
         print(f"apflow serving on http://127.0.0.1:{port}", flush=True)
         await asyncio.Event().wait()
 
-    asyncio.run(run())
+    run_node_loop(run())  # the event loop `apflow serve` runs on: a fair ceiling
 
 
 # the load -----------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ def serve(rate_limit: str) -> None:
 
     from apflow.api.app import create_app
     from apflow.config import load_config
+    from apflow.runtime import run as run_node_loop
 
     os.environ["APFLOW_WEBHOOK_RATE_LIMIT"] = rate_limit
 
@@ -62,7 +63,7 @@ def serve(rate_limit: str) -> None:
         print(f"apflow serving on http://127.0.0.1:{port}", flush=True)
         await asyncio.Event().wait()
 
-    asyncio.run(run())
+    run_node_loop(run())  # the event loop `apflow serve` runs on
 
 
 def clean_env(home: Path) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from apflow.cli.logsetup import configure_logging
 from apflow.cli.runs import runs
 from apflow.cli.scheduler import scheduler
 from apflow.cli.tasks import tasks
+from apflow.runtime import run as run_node_loop
 
 TOKEN_MAX_TTL = 10 * 365 * 86400
 
@@ -63,7 +63,7 @@ def serve(ctx: click.Context, config_path: Path | None, host: str | None,
     def ready(bound_host: str, bound_port: int) -> None:
         click.echo(f"apflow serving on http://{bound_host}:{bound_port}", err=True)
 
-    asyncio.run(run_server(config, host, port, on_ready=ready))
+    run_node_loop(run_server(config, host, port, on_ready=ready))
 
 
 @cli.command()

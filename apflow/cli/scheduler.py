@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -30,6 +29,7 @@ from apflow.config import Config
 from apflow.domain.enums import CatchUp, OnOverlap, ScheduleType, TaskStatus
 from apflow.domain.errors import InvalidParams
 from apflow.domain.models import Task
+from apflow.runtime import run as run_node_loop
 
 if TYPE_CHECKING:
     from apflow.engine.engine import Engine
@@ -76,7 +76,7 @@ def start(ctx: click.Context, poll_interval: float | None, max_concurrent: int |
         return
     configure_logging(log_level(ctx, logging.INFO))
     try:
-        asyncio.run(run_node(config, announce(pid_file)))
+        run_node_loop(run_node(config, announce(pid_file)))
     finally:
         if pid_file is not None:
             daemon.remove_pid_file(pid_file)

@@ -236,8 +236,8 @@ class CommandExecutor:
         try:
             if process is None:
                 process = await spawn([SHELL, "-c", command], cwd, env)
-        except OSError as exc:
-            if cwd is not None and exc.filename == cwd:
+        except OSError as exc:  # uvloop does not name the file: look at the directory
+            if cwd is not None and (exc.filename == cwd or not os.access(cwd, os.X_OK)):
                 raise ExecutorError(f"working directory '{cwd}' cannot be used: "
                                     f"{exc.strerror or exc}") from exc
             raise ExecutorError(f"could not start {SHELL}: {exc.strerror or exc}") from exc

@@ -19,6 +19,7 @@ from apflow.engine.engine import Engine
 from apflow.engine.settings import EngineSettings
 from apflow.executors.base import RunContext
 from apflow.executors.registry import ExecutorRegistry, default_registry
+from apflow.runtime import run as run_node_loop
 from apflow.runtime import tune_garbage_collector
 from apflow.store import open_store
 from bench.engine import NOOP
@@ -69,4 +70,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_node_loop(main())  # as `apflow serve` and `apflow scheduler start` run
