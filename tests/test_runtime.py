@@ -66,3 +66,24 @@ def test_tuning_the_collector_sets_its_thresholds() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_run_claimed_ahead_never_starts_before_its_instant_on_uvloop() -> None:
+    # uvloop's timers keep whole milliseconds and may fire up to one early.
+    code = ("from datetime import timedelta\n"
+            "from apflow.clock import SystemClock\n"
+            "from apflow.engine.waiting import sleep_until\n"
+            "from apflow.runtime import run\n"
+            "async def main():\n"
+            "    clock = SystemClock()\n"
+            "    early = []\n"
+            "    for i in range(200):\n"
+            "        target = clock.now() + timedelta(microseconds=300 + 37 * i)\n"
+            "        await sleep_until(clock, target)\n"
+            "        early.append(clock.now() < target)\n"
+            "    return sum(early)\n"
+            "print(run(main()))\n")
+    env = {k: v for k, v in os.environ.items() if k != EVENT_LOOP_VARIABLE}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True, env=env)
+    assert done.stdout.strip() == "0"

@@ -40,7 +40,7 @@ from apflow.engine.runs import (
 from apflow.engine.settings import EngineSettings
 from apflow.engine.status import STATUS_OF_RUN_STATE, StatusWriter
 from apflow.engine.trees import TreeDriver
-from apflow.engine.waiting import FinishSignals, wait_event
+from apflow.engine.waiting import FinishSignals, sleep_until, wait_event
 from apflow.store.base import Claimed, FinishedRun, Store, TaskOutcome
 
 logger = logging.getLogger(__name__)
@@ -239,9 +239,7 @@ class Dispatcher:
         """Execute a claimed run (unless `preset` already says how it ends) and record it."""
         run = active.run
         if run.started_at is not None and self._ahead:  # claimed ahead: start at the slot
-            wait = (run.started_at - self.clock.now()).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await sleep_until(self.clock, run.started_at)  # never before it
         self.observer.run_started(run, lateness_of(run, self.clock.now()))
         if logger.isEnabledFor(logging.INFO):  # skip building the record: once per run
             logger.info("run started", extra={

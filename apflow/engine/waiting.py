@@ -5,6 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from datetime import datetime
+
+from apflow.clock import Clock
+
+# uvloop keeps timers in whole milliseconds and may wake a sleeper up to one early; a wait
+# for an instant sleeps again for what is left, never less than this.
+TIMER_GRANULARITY_SECONDS = 0.001
+MAX_SLEEPS_UNTIL = 5  # each sleeps what is left: one or two are enough on any loop
+
+
+async def sleep_until(clock: Clock, instant: datetime) -> None:
+    """Return once `clock` reads `instant` or later (at most a millisecond after it, or
+    as soon as MAX_SLEEPS_UNTIL sleeps have passed, whichever comes first)."""
+    for _ in range(MAX_SLEEPS_UNTIL):
+        left = (instant - clock.now()).total_seconds()
+        if left <= 0:
+            return
+        await asyncio.sleep(max(left, TIMER_GRANULARITY_SECONDS))
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
