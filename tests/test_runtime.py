@@ -20,6 +20,14 @@ from apflow.runtime import (
 )
 
 
+def _in_a_node_process(code: str) -> str:
+    """What `code` prints, run in a child Python with the node's default event loop."""
+    env = {k: v for k, v in os.environ.items() if k != EVENT_LOOP_VARIABLE}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True, env=env)
+    return done.stdout.strip()
+
+
 def test_a_node_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(EVENT_LOOP_VARIABLE, raising=False)
     assert isinstance(event_loop_policy(), uvloop.EventLoopPolicy)
@@ -52,10 +60,7 @@ def test_a_node_runs_subprocesses_on_uvloop() -> None:
             "    return out.decode().strip(), proc.returncode, "
             "type(asyncio.get_running_loop()).__module__\n"
             "print(run(main()))\n")
-    env = {k: v for k, v in os.environ.items() if k != EVENT_LOOP_VARIABLE}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=True, env=env)
-    assert done.stdout.strip() == "('hi', 3, 'uvloop')"
+    assert _in_a_node_process(code) == "('hi', 3, 'uvloop')"
 
 
 def test_tuning_the_collector_sets_its_thresholds() -> None:
@@ -83,7 +88,4 @@ def test_a_run_claimed_ahead_never_starts_before_its_instant_on_uvloop() -> None
             "        early.append(clock.now() < target)\n"
             "    return sum(early)\n"
             "print(run(main()))\n")
-    env = {k: v for k, v in os.environ.items() if k != EVENT_LOOP_VARIABLE}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=True, env=env)
-    assert done.stdout.strip() == "0"
+    assert _in_a_node_process(code) == "0"
