@@ -35,6 +35,7 @@ from apflow.domain.models import Run, Task
 from apflow.engine.engine import Engine
 from apflow.engine.settings import EngineSettings
 from apflow.executors.base import RunContext
+from apflow.executors.python import PythonFunction
 from apflow.executors.registry import ExecutorRegistry, default_registry
 from apflow.runtime import run as run_node_loop
 from apflow.runtime import tune_garbage_collector
@@ -67,9 +68,10 @@ async def stamp(ctx: RunContext) -> Any:
     BODY_STARTS[ctx.run.id] = SystemClock().now()
 
 
-def bench_registry() -> ExecutorRegistry:
+def bench_registry(noop_body: PythonFunction = noop) -> ExecutorRegistry:
+    """The default executors, with `noop` (or the body given for it) and `stamp`."""
     registry = default_registry()
-    registry.get("python").register("noop", noop)  # type: ignore[attr-defined]
+    registry.get("python").register("noop", noop_body)  # type: ignore[attr-defined]
     registry.get("python").register("stamp", stamp)  # type: ignore[attr-defined]
     return registry
 

@@ -15,11 +15,10 @@ from apflow.clock import SystemClock
 from apflow.engine.engine import Engine
 from apflow.engine.settings import EngineSettings
 from apflow.executors.base import RunContext
-from apflow.executors.registry import ExecutorRegistry, default_registry
 from apflow.runtime import run as run_node_loop
 from apflow.runtime import tune_garbage_collector
 from apflow.store import open_store
-from bench.engine import create_tasks
+from bench.engine import bench_registry, create_tasks
 
 ARGS = parse()
 RECORDER = Recorder(ARGS.count)
@@ -28,12 +27,6 @@ RECORDER = Recorder(ARGS.count)
 async def noop(ctx: RunContext) -> None:
     """The no-op Python executor, recording when its body ran against the run's slot."""
     RECORDER.hit(ctx.run.scheduled_for.timestamp())
-
-
-def registry() -> ExecutorRegistry:
-    reg = default_registry()
-    reg.get("python").register("noop", noop)  # type: ignore[attr-defined]
-    return reg
 
 
 async def main() -> None:
@@ -48,7 +41,7 @@ async def main() -> None:
             await create_tasks(store, lambda i: datetime.fromtimestamp(instants[i], UTC),
                                ARGS.count)
         settings = EngineSettings(max_concurrent=ARGS.concurrency)
-        engine = Engine(store, SystemClock(), registry(), settings, "bench")
+        engine = Engine(store, SystemClock(), bench_registry(noop), settings, "bench")
         began = time.time()
         await engine.start()
         tune_garbage_collector()  # as `apflow serve` and `apflow scheduler start` do

@@ -18,11 +18,10 @@ from apflow.domain.models import Task
 from apflow.engine.engine import Engine
 from apflow.engine.settings import EngineSettings
 from apflow.executors.base import RunContext
-from apflow.executors.registry import ExecutorRegistry, default_registry
 from apflow.runtime import run as run_node_loop
 from apflow.runtime import tune_garbage_collector
 from apflow.store import open_store
-from bench.engine import NOOP
+from bench.engine import NOOP, bench_registry
 
 ARGS = parse()
 RECORDER = Recorder(ARGS.count)
@@ -32,12 +31,6 @@ BATCH = 200  # triggers in flight at once while queueing
 async def noop(ctx: RunContext) -> None:
     """The no-op Python executor, recording when its body ran against the run's queueing."""
     RECORDER.hit(ctx.run.queued_at.timestamp())
-
-
-def registry() -> ExecutorRegistry:
-    reg = default_registry()
-    reg.get("python").register("noop", noop)  # type: ignore[attr-defined]
-    return reg
 
 
 async def main() -> None:
@@ -53,7 +46,7 @@ async def main() -> None:
                 id=task_id, name=task_id, created_at=now, updated_at=now, executor=NOOP))
                 for task_id in ids[start:start + BATCH]))
         settings = EngineSettings(max_concurrent=ARGS.concurrency)
-        engine = Engine(store, SystemClock(), registry(), settings, "bench")
+        engine = Engine(store, SystemClock(), bench_registry(noop), settings, "bench")
         for start in range(0, len(ids), BATCH):  # the engine's tasks.run, before it starts
             await asyncio.gather(*(engine.trigger(task_id, Trigger.MANUAL)
                                    for task_id in ids[start:start + BATCH]))

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from apflow.domain.errors import Conflict
 from apflow.domain.models import Run
 from apflow.engine.engine import Engine
 from apflow.store import RunFilter, Store
+from apflow.store.base import TaskOutcome
 from tests.engine.conftest import (
     EngineFactory,
     add_schedule,
@@ -80,6 +82,22 @@ async def test_a_manual_run_succeeds_and_the_task_is_completed(
     assert run.scheduled_for is None
     task = await store.get_task("t1")
     assert (task.status, task.error) == (TaskStatus.COMPLETED, None)
+
+
+async def test_a_short_run_writes_its_task_status_once(
+        store: Store, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    await add_task(store, "t1", executor={"type": "python", "name": "noop"})  # well under 50 ms
+    written: list[TaskStatus] = []
+    write = store.set_task_outcomes
+
+    async def recorded(outcomes: list[TaskOutcome], at: datetime) -> None:
+        written.extend(o.status for o in outcomes if o.task_id == "t1")
+        await write(outcomes, at)
+
+    monkeypatch.setattr(store, "set_task_outcomes", recorded)
+    run = await run_once(engine, "t1")
+    assert run.state is RunState.SUCCEEDED
+    assert written == [TaskStatus.COMPLETED]  # its in_progress was replaced, not written
 
 
 async def test_failures_are_retried_with_exponential_backoff(

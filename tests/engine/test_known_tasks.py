@@ -74,12 +74,32 @@ async def test_a_scheduled_run_reuses_the_fired_task_and_runs_it(
 
     monkeypatch.setattr(store, "get_tasks", recorded_get_tasks)
     engine = await make_engine()
+    engine.dispatcher.bring_tasks = False  # so only the firing's copy can spare the read
     run = await until(lambda: _scheduled_run(store))
     done = await finished(engine, run.id)
     assert (done.state, done.scheduled_for) == (RunState.SUCCEEDED, slot)
     assert "".join(chunk.text for chunk in await store.read_logs(done.id)) == "fired\n"
     assert len(engine.dispatcher.known) == 1
     assert "t1" not in reread  # started from the copy the firing read
+
+
+async def test_a_manual_runs_task_comes_with_its_claim(
+        store: Store, make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    await add_task(store, "t1", command="echo brought")
+    read: list[str] = []
+    read_tasks = store.get_tasks
+
+    async def recorded_get_tasks(task_ids: list[str]) -> list[Task]:
+        read.extend(task_ids)
+        return await read_tasks(task_ids)
+
+    monkeypatch.setattr(store, "get_tasks", recorded_get_tasks)
+    engine = await make_engine()
+    run = await engine.trigger("t1", Trigger.MANUAL)  # no copy held here: the claim brings it
+    done = await finished(engine, run.id)
+    assert done.state is RunState.SUCCEEDED
+    assert "".join(chunk.text for chunk in await store.read_logs(done.id)) == "brought\n"
+    assert read == []
 
 
 async def _state(store: Store, run_id: str, state: RunState) -> bool:

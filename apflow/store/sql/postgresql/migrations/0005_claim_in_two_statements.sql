@@ -1,7 +1,11 @@
 -- The claim in two statements instead of four: the candidate tasks, their free-slot check
 -- and their locks are one statement, and the free-slot check runs only until the claim has
 -- its tasks (in due order) instead of over every candidate. A claim's database work was
--- mostly the cost of its statements, not of its runs.
+-- mostly the cost of its statements, not of its runs. It also declares that it returns
+-- about as many rows as its limit (ROWS 50), not the 1,000 PostgreSQL assumes of a
+-- set-returning function: with that guess, the query that joins each claimed run to its
+-- task (queries.sql, claim_runs_with_tasks) hashed the whole tasks table on every claim
+-- instead of looking up the few tasks by key.
 DROP FUNCTION apflow_with_free_slots(text[], integer);
 
 CREATE OR REPLACE FUNCTION apflow_claim_runs(p_due_by timestamptz, p_user text,
@@ -9,7 +13,7 @@ CREATE OR REPLACE FUNCTION apflow_claim_runs(p_due_by timestamptz, p_user text,
                                              p_lease_until timestamptz, p_now timestamptz)
 RETURNS SETOF runs
 LANGUAGE plpgsql VOLATILE
-ROWS 50  -- at most the claim's limit (migration 0004), not the default 1,000
+ROWS 50  -- about the claim's limit, not the default 1,000
 -- Index paths are the right ones for every statement here, whatever the statistics say (the
 -- runs table swings from empty to thousands of queued rows faster than they follow).
 SET enable_seqscan = off
@@ -24,60 +28,42 @@ BEGIN
     -- (runs_queued_idx, in order: a task's first row there is its earliest queued run), in
     -- that order, that have a free slot (fewer running runs than max_concurrent; a deleted
     -- task has one), the first p_limit of them, each try-locked (held to commit) so that
-    -- concurrent claimers split the tasks.
-    SELECT array_agg(ready.task_id) INTO locked
-    FROM (
-        SELECT ordered.task_id
+    -- concurrent claimers split the tasks. Only when the window is full and still short of
+    -- p_limit tasks (many runs per task, or tasks at their limit) is the statement run again
+    -- over all queued due runs (LIMIT NULL: no limit). Either way a claim costs about what
+    -- it takes. A task locked the first time is locked again, harmlessly.
+    LOOP
+        SELECT array_agg(ready.task_id) INTO locked
         FROM (
-            SELECT earliest.task_id, min(earliest.not_before) AS first_at
-            FROM (SELECT runs.task_id, runs.not_before
-                  FROM runs
-                  WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
-                    AND (p_user IS NULL OR runs.user_id = p_user)
-                  ORDER BY runs.not_before
-                  LIMIT window_size) AS earliest
-            GROUP BY earliest.task_id
-            ORDER BY first_at, earliest.task_id
-            OFFSET 0  -- sorted here: the slot check below stops once p_limit tasks pass
-        ) AS ordered
-        WHERE (SELECT count(*) FROM runs AS live
-               WHERE live.task_id = ordered.task_id AND live.state = 'running')
-              < coalesce((SELECT task.max_concurrent FROM tasks AS task
-                          WHERE task.id = ordered.task_id), 1)
-        LIMIT p_limit
-    ) AS ready
-    WHERE pg_try_advisory_xact_lock(1095780936, hashtext(ready.task_id));
-    -- Only when the window is full and still short of p_limit tasks (many runs per task, or
-    -- tasks at their limit) are all queued due runs grouped by task. Either way a claim
-    -- costs about what it takes. A task locked above is locked again, harmlessly.
-    IF coalesce(cardinality(locked), 0) < p_limit THEN
+            SELECT ordered.task_id
+            FROM (
+                SELECT earliest.task_id, min(earliest.not_before) AS first_at
+                FROM (SELECT runs.task_id, runs.not_before
+                      FROM runs
+                      WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
+                        AND (p_user IS NULL OR runs.user_id = p_user)
+                      ORDER BY runs.not_before
+                      LIMIT window_size) AS earliest
+                GROUP BY earliest.task_id
+                ORDER BY first_at, earliest.task_id
+                OFFSET 0  -- sorted here: the slot check below stops once p_limit tasks pass
+            ) AS ordered
+            WHERE (SELECT count(*) FROM runs AS live
+                   WHERE live.task_id = ordered.task_id AND live.state = 'running')
+                  < coalesce((SELECT task.max_concurrent FROM tasks AS task
+                              WHERE task.id = ordered.task_id), 1)
+            LIMIT p_limit
+        ) AS ready
+        WHERE pg_try_advisory_xact_lock(1095780936, hashtext(ready.task_id));
+        EXIT WHEN window_size IS NULL OR coalesce(cardinality(locked), 0) >= p_limit;
         SELECT count(*) INTO scanned
         FROM (SELECT 1 FROM runs
               WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
                 AND (p_user IS NULL OR runs.user_id = p_user)
               LIMIT window_size) AS probe;
-        IF scanned >= window_size THEN
-            SELECT array_agg(ready.task_id) INTO locked
-            FROM (
-                SELECT ordered.task_id
-                FROM (
-                    SELECT runs.task_id, min(runs.not_before) AS first_at
-                    FROM runs
-                    WHERE runs.state = 'queued' AND runs.not_before <= p_due_by
-                      AND (p_user IS NULL OR runs.user_id = p_user)
-                    GROUP BY runs.task_id
-                    ORDER BY first_at, runs.task_id
-                    OFFSET 0
-                ) AS ordered
-                WHERE (SELECT count(*) FROM runs AS live
-                       WHERE live.task_id = ordered.task_id AND live.state = 'running')
-                      < coalesce((SELECT task.max_concurrent FROM tasks AS task
-                                  WHERE task.id = ordered.task_id), 1)
-                LIMIT p_limit
-            ) AS ready
-            WHERE pg_try_advisory_xact_lock(1095780936, hashtext(ready.task_id));
-        END IF;
-    END IF;
+        EXIT WHEN scanned < window_size;  -- the window held every queued due run
+        window_size := NULL;
+    END LOOP;
     IF locked IS NULL THEN
         RETURN;
     END IF;
